@@ -1,0 +1,71 @@
+# erfkit: everything from a fresh clone with two commands.
+#
+#   make demo          create .venv, install, start the dashboard (the main job)
+#   make test          create .venv with the dev extras, run the whole test suite
+#
+# Also: make checkpoints (re-train the shipped models), make bench (benchmarks
+# into BENCHMARKS.md), make figures, make clean.
+#
+# torch is installed first from TORCH_SPEC (the CPU wheel by default). On a GPU
+# machine: make test TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PIP_FLAGS ?= --quiet
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DATA ?= data/synth
+PORT ?= 8501
+
+.PHONY: demo test checkpoints bench figures browser clean help
+
+help:
+	@sed -n '1,16p' Makefile
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.torch: | $(PY)
+	$(PIP) install $(PIP_FLAGS) $(TORCH_SPEC)
+	@touch $@
+
+$(VENV)/.run: pyproject.toml $(VENV)/.torch
+	$(PIP) install $(PIP_FLAGS) -e ".[dashboard]"
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.torch
+	$(PIP) install $(PIP_FLAGS) -e ".[dashboard,dev]"
+	@touch $@ $(VENV)/.run
+
+# Debian's Chromium, for the real-browser dashboard test (Playwright drives it).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the browser test"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+demo: $(VENV)/.run
+	$(PY) -m erfkit dashboard --data $(DATA) --port $(PORT)
+
+test: $(VENV)/.dev browser
+	$(PY) -m pytest
+
+# Re-train the two shipped checkpoints (same data, seed, budget and data order).
+checkpoints: $(VENV)/.run
+	$(PY) -m erfkit synth $(DATA) --preset default --force
+	$(PY) -m erfkit train --data $(DATA) --preset cpu-tiny --mode baseline --seed 0 --out runs/stm-tiny-baseline --label stm-tiny-baseline
+	$(PY) -m erfkit train --data $(DATA) --preset cpu-tiny --mode cyclic --seed 0 --out runs/stm-tiny-cyclic --label stm-tiny-cyclic
+	mkdir -p checkpoints/stm-tiny-baseline checkpoints/stm-tiny-cyclic
+	cp runs/stm-tiny-baseline/model.safetensors checkpoints/stm-tiny-baseline/model.safetensors
+	cp runs/stm-tiny-cyclic/model.safetensors checkpoints/stm-tiny-cyclic/model.safetensors
+
+bench: $(VENV)/.dev
+	$(PY) -m benchmarks.run_all
+
+figures: $(VENV)/.run
+	$(PY) -m erfkit figures --out figures
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
