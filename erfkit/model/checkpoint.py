@@ -1,0 +1,355 @@
+"""Saving and loading checkpoints, safely.
+
+Our format is one safetensors file: the model's tensors, plus a JSON document in
+the safetensors metadata under the key ``"erfkit"`` (model config, training
+mode, data, step, seed, metrics...).  Nothing is ever unpickled from it.
+
+Two foreign formats load strictly (every parameter must find its place; the
+error lists missing and unexpected keys):
+
+* ``stm-official``: the released STM weights (``STM_weights.pth``), a bare state
+  dict saved from ``nn.DataParallel`` (keys prefixed ``module.``), memory
+  encoder input ``conv1_o``, mean/std buffers inside the encoders;
+* ``stm-training``: the paper authors' checkpoints, ``{'epoch', 'state_dict',
+  'max_skip'}``, memory encoder input ``conv1_bg``, ResNet-50 or ResNet-18.
+
+Both are read with ``torch.load(..., weights_only=True)``, which refuses any
+file that would run code when unpickled.  The architecture (backbone, key,
+value and decoder widths, third input) is read off the tensors' names and
+shapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save as st_save
+
+from ..device import resolve_device
+from ..errors import CheckpointError
+from ..files import atomic_write_bytes
+from .presets import MODEL_PRESETS, ModelConfig
+from .resnet import BACKBONES
+from .stm import IMAGENET_MEAN, IMAGENET_STD, STM
+
+__all__ = [
+    "CheckpointInfo",
+    "save_checkpoint",
+    "load_checkpoint",
+    "read_state_dict",
+    "load_backbone_weights",
+    "file_sha256",
+    "resolve_checkpoint_path",
+]
+
+FORMAT_NAME = "erfkit-checkpoint"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.safetensors"
+
+
+@dataclass
+class CheckpointInfo:
+    """What is known about a loaded checkpoint (``model.checkpoint``).
+
+    Attributes:
+        path: the file read.
+        format: ``"erfkit"``, ``"stm-official"`` or ``"stm-training"``.
+        config: the architecture.
+        metadata: our metadata (training mode, data, step, seed, metrics ...),
+            or what the foreign file carried (``epoch``, ``max_skip``).
+        notes: what the loader filled in or ignored (e.g. default mean/std).
+    """
+
+    path: str
+    format: str
+    config: ModelConfig
+    metadata: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    _sha256: str | None = field(default=None, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the checkpoint file (computed once)."""
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.path)
+        return self._sha256
+
+    @property
+    def label(self) -> str:
+        """A short human name: the run's label, else the file's folder or stem."""
+        if self.metadata.get("label"):
+            return str(self.metadata["label"])
+        p = Path(self.path)
+        return p.parent.name if p.name == MODEL_FILE else p.stem
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve_checkpoint_path(path: str | os.PathLike) -> Path:
+    """A checkpoint is a file, or a folder holding ``model.safetensors``."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / MODEL_FILE
+        if not p.exists():
+            raise CheckpointError(f"folder holds no {MODEL_FILE}", path)
+    elif not p.exists():
+        raise CheckpointError("no such checkpoint file", path)
+    return p
+
+
+# ---------------------------------------------------------------------- saving
+def save_checkpoint(model: STM, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` to ``path`` in our format, atomically.
+
+    Args:
+        model: the STM.
+        path: a ``.safetensors`` file, or a folder (``model.safetensors`` inside).
+        metadata: JSON-serialisable facts to keep with the weights (training
+            mode, data, step, seed, metrics ...).
+
+    Returns:
+        the file written.
+    """
+    p = Path(path)
+    if p.suffix != ".safetensors":
+        p = p / MODEL_FILE
+    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+            "model": model.config.to_dict(), **(metadata or {})}
+    try:
+        text = json.dumps(meta, sort_keys=True)
+    except TypeError as e:
+        raise CheckpointError(f"metadata is not JSON-serialisable: {e}", p) from e
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(p, st_save(tensors, metadata={"erfkit": text}))
+    return p
+
+
+# --------------------------------------------------------------------- loading
+def _is_safetensors(p: Path) -> bool:
+    with open(p, "rb") as f:
+        head = f.read(9)
+    if len(head) < 9:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return 0 < n < (100 << 20) and head[8:9] == b"{"
+
+
+def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any], str]:
+    """Read the tensors of a checkpoint file without building a model.
+
+    Returns:
+        ``(state_dict, metadata, kind)`` where ``kind`` is ``"safetensors"`` or
+        ``"torch"``.  Torch files are read with ``weights_only=True``; a file
+        that carries pickled code is refused with :class:`CheckpointError`.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError("no such checkpoint file", p)
+    if _is_safetensors(p):
+        try:
+            with safe_open(str(p), framework="pt") as f:
+                raw = (f.metadata() or {}).get("erfkit")
+            sd = load_file(str(p))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"corrupt safetensors file ({e})", p) from e
+        meta: dict[str, Any] = {}
+        if raw is not None:
+            try:
+                meta = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise CheckpointError(f"metadata is not valid JSON ({e})", p) from e
+        return sd, meta, "safetensors"
+    try:
+        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()
+        detail = next((ln for ln in first if "Unsupported global" in ln or "GLOBAL" in ln), first[0] if first else "")
+        raise CheckpointError(
+            "refused: the file holds pickled objects other than tensors and plain values "
+            f"(loading it could run arbitrary code; {detail.strip()})", p) from e
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = msg.split(". ")[0].rstrip(".")  # torch appends paragraphs of advice
+        raise CheckpointError(f"not a readable checkpoint ({msg})", p) from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"expected a dict of tensors, found {type(obj).__name__}", p)
+    meta = {}
+    if "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        meta = {k: v for k, v in obj.items() if k != "state_dict" and isinstance(v, (int, float, str, list, tuple))}
+        obj = obj["state_dict"]
+    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"entries that are not tensors: {bad[:5]}", p)
+    return obj, meta, "torch"
+
+
+def _count_blocks(sd: dict[str, torch.Tensor], stage: str) -> int:
+    idx = {int(m.group(1)) for k in sd if (m := re.match(rf"Encoder_Q\.{stage}\.(\d+)\.", k))}
+    return max(idx) + 1 if idx else 0
+
+
+def _infer_config(sd: dict[str, torch.Tensor], path: Path) -> ModelConfig:
+    """Read the architecture off parameter names and shapes."""
+    try:
+        bottleneck = "Encoder_Q.res2.0.conv3.weight" in sd
+        layers = tuple(_count_blocks(sd, s) for s in ("res2", "res3", "res4"))
+        stem = sd["Encoder_Q.conv1.weight"].shape[0]
+        keydim, r4dim = sd["KV_M_r4.Key.weight"].shape[:2]
+        valdim = sd["KV_M_r4.Value.weight"].shape[0]
+        decoder_dim = sd["Decoder.convFM.weight"].shape[0]
+    except KeyError as e:
+        raise CheckpointError(f"not an STM state dict (no {e.args[0]})", path) from None
+    if "Encoder_M.conv1_o.weight" in sd:
+        extra = "other"
+    elif "Encoder_M.conv1_bg.weight" in sd:
+        extra = "background"
+    else:
+        raise CheckpointError("memory encoder has neither conv1_o nor conv1_bg", path)
+    block = "bottleneck" if bottleneck else "basic"
+    backbone = None
+    for name, bb in BACKBONES.items():
+        if bb.block == block and bb.layers[:3] == layers and bb.widths[0] == stem and bb.channels(3) == r4dim:
+            backbone = name
+            break
+    if backbone is None:
+        raise CheckpointError(f"unknown backbone ({block} blocks {layers}, stem {stem}, r4 {r4dim} channels)", path)
+    cfg = ModelConfig("custom", backbone, int(keydim), int(valdim), int(decoder_dim), extra)
+    for name, preset in MODEL_PRESETS.items():
+        if (preset.backbone, preset.keydim, preset.valdim, preset.decoder_dim) == (
+                backbone, cfg.keydim, cfg.valdim, cfg.decoder_dim):
+            return ModelConfig(name, backbone, cfg.keydim, cfg.valdim, cfg.decoder_dim, extra)
+    return cfg
+
+
+def _strict_load(model: STM, sd: dict[str, torch.Tensor], path: Path) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(sd))
+    unexpected = sorted(set(sd) - set(own))
+    shapes = sorted(k for k in set(own) & set(sd) if tuple(own[k].shape) != tuple(sd[k].shape))
+    if missing or unexpected or shapes:
+        def show(keys: list[str]) -> str:
+            return ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys: {show(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys: {show(unexpected)}")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches: " + show(
+                [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in shapes]))
+        raise CheckpointError("does not fit the model: " + "; ".join(parts), path)
+    model.load_state_dict(sd, strict=True)
+
+
+def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | None = "cpu") -> STM:
+    """Load a checkpoint of any supported format and return the ready model.
+
+    Args:
+        path: our ``.safetensors`` file (or a folder holding
+            ``model.safetensors``), a released STM ``.pth`` or an STM-Training
+            checkpoint.
+        device: where to put the model.
+
+    Returns:
+        the :class:`~erfkit.model.STM` in eval mode; ``model.checkpoint`` is a
+        :class:`CheckpointInfo` (format, config, metadata).
+
+    Raises:
+        CheckpointError: unreadable file, pickled code, or tensors that do not
+            fit the architecture (the message lists missing/unexpected keys).
+    """
+    p = resolve_checkpoint_path(path)
+    sd, meta, kind = read_state_dict(p)
+    notes: list[str] = []
+    if meta.get("format") == FORMAT_NAME:
+        fmt = "erfkit"
+        if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+            raise CheckpointError(f"written by a newer erfkit (format {meta['format_version']})", p)
+        try:
+            config = ModelConfig.from_dict(meta["model"])
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"metadata lacks a valid model config ({e})", p) from e
+    else:
+        if sd and all(k.startswith("module.") for k in sd):
+            sd = {k[len("module."):]: v for k, v in sd.items()}
+            notes.append("removed the 'module.' prefix (nn.DataParallel)")
+        config = _infer_config(sd, p)
+        fmt = "stm-official" if config.extra_input == "other" else "stm-training"
+        for enc in ("Encoder_M", "Encoder_Q"):
+            for name, value in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
+                if f"{enc}.{name}" not in sd:
+                    sd[f"{enc}.{name}"] = torch.tensor(value).view(1, 3, 1, 1)
+                    notes.append(f"{enc}.{name} absent: used the ImageNet value")
+        meta = {"source_format": fmt, **meta}
+    model = STM(config)
+    _strict_load(model, sd, p)
+    model = model.to(resolve_device(device)).eval()
+    model.checkpoint = CheckpointInfo(str(p), fmt, config, meta, notes)  # type: ignore[attr-defined]
+    return model
+
+
+def load_backbone_weights(model: STM, path: str | os.PathLike) -> list[str]:
+    """Initialise both encoders' ResNet from a torchvision-format state dict.
+
+    The file holds ``conv1.weight``, ``bn1.*``, ``layer1.*`` ... as torchvision
+    saves them (e.g. ImageNet weights).  ``layer1..3`` go to ``res2..4`` of
+    ``Encoder_M`` and ``Encoder_Q``; ``layer4`` and ``fc`` are not used by STM.
+
+    Returns:
+        the names of the file's keys that were not used.
+
+    Raises:
+        CheckpointError: a needed key is missing or a shape does not fit.
+    """
+    p = Path(path)
+    sd, _, _ = read_state_dict(p)
+    if sd and all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    rename = {"layer1.": "res2.", "layer2.": "res3.", "layer3.": "res4."}
+    mapped: dict[str, torch.Tensor] = {}
+    unused: list[str] = []
+    for k, v in sd.items():
+        target = None
+        if k.startswith(("conv1.", "bn1.")):
+            target = k
+        else:
+            for a, b in rename.items():
+                if k.startswith(a):
+                    target = b + k[len(a):]
+        if target is None:
+            unused.append(k)
+        else:
+            mapped[target] = v
+    own = model.state_dict()
+    for enc in ("Encoder_M", "Encoder_Q"):
+        wanted = [k[len(enc) + 1:] for k in own if k.startswith(enc + ".")
+                  and not k.split(".")[1].startswith(("conv1_", "mean", "std"))]
+        missing = [k for k in wanted if k not in mapped]
+        if missing:
+            raise CheckpointError(f"not a matching torchvision ResNet: {len(missing)} missing keys, e.g. "
+                                  f"{', '.join(missing[:4])}", p)
+        bad = [k for k in wanted if tuple(mapped[k].shape) != tuple(own[f"{enc}.{k}"].shape)]
+        if bad:
+            k = bad[0]
+            raise CheckpointError(f"shape mismatch for {k}: {tuple(mapped[k].shape)} in the file, "
+                                  f"{tuple(own[f'{enc}.{k}'].shape)} in {model.config.backbone}", p)
+        with torch.no_grad():
+            for k in wanted:
+                own[f"{enc}.{k}"].copy_(mapped[k])
+    return unused

@@ -1,0 +1,81 @@
+"""Model configurations and their named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import ConfigError
+from .resnet import BACKBONES
+
+__all__ = ["ModelConfig", "MODEL_PRESETS", "model_config"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of an STM.
+
+    Attributes:
+        name: preset name, recorded in checkpoints.
+        backbone: a key of :data:`erfkit.model.resnet.BACKBONES`; both encoders
+            use its first three stages (stride 16).
+        keydim: key channels ``Ck`` (the paper: 128).
+        valdim: value channels ``Cv`` (the paper: 512).
+        decoder_dim: channels of the decoder (the paper: 256).
+        extra_input: third input of the memory encoder: ``"other"`` (the union
+            of the other objects' masks, ``conv1_o``, original STM) or
+            ``"background"`` (``1 - own mask``, ``conv1_bg``, the paper
+            authors' training code).
+        size_multiple: frames are padded to a multiple of this (16: the
+            encoders' stride).
+    """
+
+    name: str = "custom"
+    backbone: str = "resnet50"
+    keydim: int = 128
+    valdim: int = 512
+    decoder_dim: int = 256
+    extra_input: Literal["other", "background"] = "background"
+    size_multiple: int = 16
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"unknown backbone {self.backbone!r}; choose from {sorted(BACKBONES)}")
+        if self.extra_input not in ("other", "background"):
+            raise ConfigError(f"extra_input must be 'other' or 'background', not {self.extra_input!r}")
+        for f in ("keydim", "valdim", "decoder_dim", "size_multiple"):
+            if int(getattr(self, f)) <= 0:
+                raise ConfigError(f"{f} must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown model config fields {sorted(unknown)}")
+        return cls(**d)
+
+
+#: ``stm-r50`` is the paper's model; ``stm-r18`` the authors' lighter one;
+#: ``stm-tiny`` a narrow network that trains on a CPU in minutes (demo, tests,
+#: shipped checkpoints).
+MODEL_PRESETS: dict[str, ModelConfig] = {
+    "stm-r50": ModelConfig("stm-r50", "resnet50", 128, 512, 256),
+    "stm-r18": ModelConfig("stm-r18", "resnet18", 128, 512, 256),
+    "stm-tiny": ModelConfig("stm-tiny", "resnet-tiny", 32, 64, 32),
+}
+
+
+def model_config(name: str | ModelConfig, **overrides: Any) -> ModelConfig:
+    """The preset ``name`` (or a given config) with ``overrides`` applied."""
+    if isinstance(name, ModelConfig):
+        base = name
+    else:
+        if name not in MODEL_PRESETS:
+            raise ConfigError(f"unknown model {name!r}; choose from {', '.join(MODEL_PRESETS)}")
+        base = MODEL_PRESETS[name]
+    return dataclasses.replace(base, **overrides) if overrides else base

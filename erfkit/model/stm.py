@@ -1,0 +1,438 @@
+"""The Space-Time Memory network (Oh et al., ICCV 2019) as the paper uses it.
+
+Module and parameter names follow the released STM weights (``Encoder_M``,
+``Encoder_Q``, ``KV_M_r4``, ``KV_Q_r4``, ``Decoder``; inside the encoders the
+ResNet stages are ``res2``..``res4``), so released and re-trained checkpoints
+load by name (see :mod:`erfkit.model.checkpoint`).
+
+The two entry points are :meth:`STM.memorize` and :meth:`STM.segment`.  Frames
+are RGB in ``[0, 1]``; the encoders normalise them with their ``mean``/``std``
+buffers.  Any frame size works: frames are padded to a multiple of 16 (centred,
+zeros, as the original) and outputs are cropped back.
+
+Shapes: ``B`` frames, ``K`` object slots, ``H x W`` the frame, ``h x w`` its
+stride-16 feature map, ``T`` memory frames, ``Ck``/``Cv`` key/value channels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .presets import ModelConfig
+from .resnet import BACKBONES, ResNet
+
+__all__ = ["STM", "Memory", "QueryFeatures", "soft_aggregate", "pad_to_multiple", "read_memory"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Zero-pad the last two dims of ``x`` to multiples of ``multiple``, centred.
+
+    Returns:
+        the padded tensor and ``(left, right, top, bottom)``.
+    """
+    h, w = x.shape[-2:]
+    ph = (-h) % multiple
+    pw = (-w) % multiple
+    pad = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
+    if ph or pw:
+        x = F.pad(x, pad)
+    return x, pad
+
+
+def _crop(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    left, right, top, bottom = pad
+    h, w = x.shape[-2:]
+    return x[..., top : h - bottom, left : w - right]
+
+
+def soft_aggregate(probs: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Merge per-object foreground probabilities into one set of logits.
+
+    ``bg = prod_o (1 - p_o)``; ``q = clamp([bg, p_1..p_K], 1e-7, 1 - 1e-7)``;
+    the result is ``log(q / (1 - q))``, whose softmax over channels is the final
+    distribution.
+
+    Args:
+        probs: ``[B, K, H, W]`` foreground probability of each object.
+        valid: ``[B, K]`` bool; slots that hold no object contribute nothing.
+
+    Returns:
+        logits ``[B, K+1, H, W]`` (channel 0 is the background).
+    """
+    if valid is not None:
+        probs = probs * valid[:, :, None, None].to(probs.dtype)
+    bg = torch.prod(1 - probs, dim=1, keepdim=True)
+    q = torch.cat([bg, probs], dim=1).clamp(1e-7, 1 - 1e-7)
+    return torch.log(q / (1 - q))
+
+
+@dataclass
+class Memory:
+    """Keys and values of memorised frames, per object.
+
+    Attributes:
+        keys: ``[B, K, Ck, T, h, w]``.
+        values: ``[B, K, Cv, T, h, w]``.
+        time_mask: ``[B, K, T]`` bool, ``False`` where object ``k`` must not
+            read frame ``t`` (e.g. a frame memorised before the object
+            appeared); ``None`` means all entries are readable.
+    """
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    time_mask: torch.Tensor | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return self.keys.shape[3]
+
+    @staticmethod
+    def cat(entries: list["Memory"]) -> "Memory":
+        """Concatenate memories along time (all must have the same ``B, K``)."""
+        if len(entries) == 1:
+            return entries[0]
+        keys = torch.cat([e.keys for e in entries], dim=3)
+        values = torch.cat([e.values for e in entries], dim=3)
+        if all(e.time_mask is None for e in entries):
+            return Memory(keys, values)
+        masks = [
+            e.time_mask if e.time_mask is not None else e.keys.new_ones(e.keys.shape[:2] + (e.keys.shape[3],), dtype=torch.bool)
+            for e in entries
+        ]
+        return Memory(keys, values, torch.cat(masks, dim=2))
+
+    def select(self, index: torch.Tensor | list[int]) -> "Memory":
+        """Keep the object slots ``index`` (along K)."""
+        index = torch.as_tensor(index, device=self.keys.device, dtype=torch.long)
+        tm = None if self.time_mask is None else self.time_mask.index_select(1, index)
+        return Memory(self.keys.index_select(1, index), self.values.index_select(1, index), tm)
+
+    def detach(self) -> "Memory":
+        tm = self.time_mask
+        return Memory(self.keys.detach(), self.values.detach(), tm)
+
+
+@dataclass
+class QueryFeatures:
+    """What :meth:`STM.segment` needs from a query frame; none of it depends on a mask.
+
+    Computing these once and reusing them is what makes gradient correction
+    and cycle-ERF cheap (the query frame is the same at every step).
+
+    Attributes:
+        key: ``[B, Ck, h, w]``; value: ``[B, Cv, h, w]``.
+        skip3: ``[B, C, 2h, 2w]`` and skip2: ``[B, C, 4h, 4w]``, the decoder's
+            refine branches on the query's res3/res2 features.
+        pad: padding applied to the frame, ``(left, right, top, bottom)``.
+    """
+
+    key: torch.Tensor
+    value: torch.Tensor
+    skip3: torch.Tensor
+    skip2: torch.Tensor
+    pad: tuple[int, int, int, int] = field(default=(0, 0, 0, 0))
+
+    def expand(self, batch: int) -> "QueryFeatures":
+        """Broadcast a single frame's features (``B == 1``) to ``batch`` frames without copying."""
+        def e(t: torch.Tensor) -> torch.Tensor:
+            return t.expand(batch, *t.shape[1:])
+
+        return replace(self, key=e(self.key), value=e(self.value), skip3=e(self.skip3), skip2=e(self.skip2))
+
+    def detach(self) -> "QueryFeatures":
+        return replace(self, key=self.key.detach(), value=self.value.detach(),
+                       skip3=self.skip3.detach(), skip2=self.skip2.detach())
+
+
+def read_memory(memory: Memory, query_key: torch.Tensor, query_value: torch.Tensor) -> torch.Tensor:
+    """Space-time memory read, for every object slot.
+
+    ``p = softmax_over_memory(mem_k^T q_k / sqrt(Ck))``, ``read = mem_v p``.
+
+    Args:
+        memory: keys ``[B, K, Ck, T, h, w]`` and values ``[B, K, Cv, T, h, w]``.
+        query_key: ``[B, Ck, h, w]``; query_value: ``[B, Cv, h, w]``.
+
+    Returns:
+        ``[B, K, 2*Cv, h, w]``: the read-out concatenated with the query value.
+        An object with no readable memory frame reads zeros.
+    """
+    B, K, Ck, T, h, w = memory.keys.shape
+    Cv = memory.values.shape[2]
+    mk = memory.keys.reshape(B, K, Ck, T * h * w).transpose(-1, -2)  # [B, K, THW, Ck]
+    qk = query_key.reshape(B, 1, Ck, h * w)
+    affinity = torch.matmul(mk, qk) / math.sqrt(Ck)  # [B, K, THW, HW]
+    if memory.time_mask is not None and not bool(memory.time_mask.all()):
+        allowed = memory.time_mask[:, :, :, None].expand(B, K, T, h * w).reshape(B, K, T * h * w, 1)
+        affinity = affinity.masked_fill(~allowed, float("-inf"))
+        p = torch.softmax(affinity, dim=2)
+        p = torch.nan_to_num(p, nan=0.0)  # objects with nothing to read
+    else:
+        p = torch.softmax(affinity, dim=2)
+    mv = memory.values.reshape(B, K, Cv, T * h * w)
+    read = torch.matmul(mv, p).reshape(B, K, Cv, h, w)
+    return torch.cat([read, query_value[:, None].expand(B, K, Cv, h, w)], dim=2)
+
+
+class _Normalise(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+
+class EncoderM(_Normalise):
+    """Memory encoder: ``conv1(frame) + conv1_m(mask) + conv1_{o|bg}(extra)``, then the ResNet to res4."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        trunk = ResNet(BACKBONES[config.backbone], num_stages=3)
+        stem = trunk.conv1.out_channels
+        self.extra_input = config.extra_input
+        self.conv1_m = nn.Conv2d(1, stem, kernel_size=7, stride=2, padding=3, bias=False)
+        self.extra_name = "conv1_o" if config.extra_input == "other" else "conv1_bg"
+        setattr(self, self.extra_name, nn.Conv2d(1, stem, kernel_size=7, stride=2, padding=3, bias=False))
+        self.conv1, self.bn1, self.relu, self.maxpool = trunk.conv1, trunk.bn1, trunk.relu, trunk.maxpool
+        self.res2, self.res3, self.res4 = trunk.layer1, trunk.layer2, trunk.layer3
+
+    def frame_stem(self, frame: torch.Tensor) -> torch.Tensor:
+        """``conv1`` of the normalised frame ``[B, 3, H, W]`` -> ``[B, C, H/2, W/2]`` (mask-independent)."""
+        return self.conv1((frame - self.mean) / self.std)
+
+    def forward(self, stem: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Encode every object of every frame.
+
+        Args:
+            stem: ``[B, C, H/2, W/2]`` from :meth:`frame_stem`.
+            masks: ``[B, K, H, W]`` object probabilities.
+
+        Returns:
+            r4 ``[B*K, C4, H/16, W/16]``.
+        """
+        B, K, H, W = masks.shape
+        if self.extra_input == "other":
+            total = masks.sum(dim=1, keepdim=True)
+            extra = (total - masks).clamp(0, 1)
+        else:
+            extra = (1 - masks).clamp(0, 1)
+        m = masks.reshape(B * K, 1, H, W)
+        x = self.conv1_m(m) + getattr(self, self.extra_name)(extra.reshape(B * K, 1, H, W))
+        x = x.view(B, K, *x.shape[1:]) + stem[:, None]
+        x = self.maxpool(self.relu(self.bn1(x.flatten(0, 1))))
+        return self.res4(self.res3(self.res2(x)))
+
+
+class EncoderQ(_Normalise):
+    """Query encoder: the ResNet on the frame alone; returns r4, r3, r2."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        trunk = ResNet(BACKBONES[config.backbone], num_stages=3)
+        self.conv1, self.bn1, self.relu, self.maxpool = trunk.conv1, trunk.bn1, trunk.relu, trunk.maxpool
+        self.res2, self.res3, self.res4 = trunk.layer1, trunk.layer2, trunk.layer3
+
+    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.conv1((frame - self.mean) / self.std)
+        x = self.maxpool(self.relu(self.bn1(x)))
+        r2 = self.res2(x)
+        r3 = self.res3(r2)
+        r4 = self.res4(r3)
+        return r4, r3, r2
+
+
+class KeyValue(nn.Module):
+    """Key and value heads: two 3x3 convolutions on r4."""
+
+    def __init__(self, indim: int, keydim: int, valdim: int):
+        super().__init__()
+        self.Key = nn.Conv2d(indim, keydim, kernel_size=3, padding=1)
+        self.Value = nn.Conv2d(indim, valdim, kernel_size=3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.Key(x), self.Value(x)
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block of the decoder: ``x + conv2(relu(conv1(relu(x))))``."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(dim, dim, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(dim, dim, kernel_size=3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+
+
+class Refine(nn.Module):
+    """Refine stage: ``ResMM(ResFS(convFS(skip)) + up2(m))``.
+
+    The skip branch ``ResFS(convFS(skip))`` depends on the query frame only and is
+    computed once per frame by :meth:`skip`; :meth:`forward` takes it ready.
+    """
+
+    def __init__(self, indim: int, dim: int):
+        super().__init__()
+        self.convFS = nn.Conv2d(indim, dim, kernel_size=3, padding=1)
+        self.ResFS = ResBlock(dim)
+        self.ResMM = ResBlock(dim)
+
+    def skip(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.ResFS(self.convFS(feat))
+
+    def forward(self, skip: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """``skip [B, C, 2h, 2w]`` broadcast over the K objects of ``m [B, K, C, h, w]`` -> ``[B, K, C, 2h, 2w]``."""
+        B, K = m.shape[:2]
+        up = F.interpolate(m.flatten(0, 1), scale_factor=2, mode="bilinear", align_corners=False)
+        up = up.view(B, K, *up.shape[1:]) + skip[:, None]
+        return self.ResMM(up.flatten(0, 1)).view(B, K, *up.shape[2:])
+
+
+class Decoder(nn.Module):
+    """``convFM`` + residual block at stride 16, two refine stages, ``pred2``, x4 upsampling."""
+
+    def __init__(self, indim: int, r3dim: int, r2dim: int, dim: int):
+        super().__init__()
+        self.convFM = nn.Conv2d(indim, dim, kernel_size=3, padding=1)
+        self.ResMM = ResBlock(dim)
+        self.RF3 = Refine(r3dim, dim)
+        self.RF2 = Refine(r2dim, dim)
+        self.pred2 = nn.Conv2d(dim, 2, kernel_size=3, padding=1)
+
+    def forward(self, read: torch.Tensor, skip3: torch.Tensor, skip2: torch.Tensor) -> torch.Tensor:
+        """``read [B, K, 2Cv, h, w]`` -> two-class logits ``[B, K, 2, 16h, 16w]``."""
+        B, K = read.shape[:2]
+        m4 = self.ResMM(self.convFM(read.flatten(0, 1)))
+        m3 = self.RF3(skip3, m4.view(B, K, *m4.shape[1:]))
+        m2 = self.RF2(skip2, m3)
+        p2 = self.pred2(F.relu(m2.flatten(0, 1)))
+        p = F.interpolate(p2, scale_factor=4, mode="bilinear", align_corners=False)
+        return p.view(B, K, *p.shape[1:])
+
+
+class STM(nn.Module):
+    """Space-Time Memory network.
+
+    Build one with :func:`erfkit.build_model` (``"stm-r50"``, ``"stm-r18"``,
+    ``"stm-tiny"``).  Typical use::
+
+        memory = model.memorize(frame0, masks0)           # [B,3,H,W], [B,K+1,H,W]
+        logits = model.segment(frame1, memory)            # [B,K+1,H,W]
+        memory = Memory.cat([memory, model.memorize(frame1, logits.softmax(1))])
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        bb = BACKBONES[config.backbone]
+        self.Encoder_M = EncoderM(config)
+        self.Encoder_Q = EncoderQ(config)
+        self.KV_M_r4 = KeyValue(bb.channels(3), config.keydim, config.valdim)
+        self.KV_Q_r4 = KeyValue(bb.channels(3), config.keydim, config.valdim)
+        self.Decoder = Decoder(2 * config.valdim, bb.channels(2), bb.channels(1), config.decoder_dim)
+
+    # ------------------------------------------------------------------ memory
+    def memorize(self, frame: torch.Tensor, masks: torch.Tensor, *, stem: torch.Tensor | None = None) -> Memory:
+        """Encode a frame and its object masks into a memory entry.
+
+        Args:
+            frame: ``[B, 3, H, W]`` RGB in ``[0, 1]``.
+            masks: ``[B, K+1, H, W]`` probabilities (channel 0, the background,
+                is not used: each object's own channel and the others' are).
+            stem: optional cached :meth:`memory_stem` of ``frame`` (it does not
+                depend on the masks).
+
+        Returns:
+            :class:`Memory` with ``T == 1``: keys ``[B, K, Ck, 1, h, w]``,
+            values ``[B, K, Cv, 1, h, w]``.
+        """
+        if masks.shape[-2:] != frame.shape[-2:]:
+            raise ValueError(f"masks {tuple(masks.shape[-2:])} and frame {tuple(frame.shape[-2:])} differ in size")
+        B = frame.shape[0]
+        objects = masks[:, 1:]
+        K = objects.shape[1]
+        objects, _ = pad_to_multiple(objects, self.config.size_multiple)
+        if stem is None:
+            stem = self.memory_stem(frame)
+        r4 = self.Encoder_M(stem, objects)
+        k, v = self.KV_M_r4(r4)
+        k = k.view(B, K, *k.shape[1:]).unsqueeze(3)
+        v = v.view(B, K, *v.shape[1:]).unsqueeze(3)
+        return Memory(k, v)
+
+    def memory_stem(self, frame: torch.Tensor) -> torch.Tensor:
+        """The memory encoder's first convolution on ``frame [B, 3, H, W]`` (padded inside)."""
+        frame, _ = pad_to_multiple(frame, self.config.size_multiple)
+        return self.Encoder_M.frame_stem(frame)
+
+    # ------------------------------------------------------------------- query
+    def encode_query(self, frame: torch.Tensor) -> QueryFeatures:
+        """Everything :meth:`segment` needs from ``frame [B, 3, H, W]``; reusable across calls."""
+        frame, pad = pad_to_multiple(frame, self.config.size_multiple)
+        r4, r3, r2 = self.Encoder_Q(frame)
+        k, v = self.KV_Q_r4(r4)
+        return QueryFeatures(k, v, self.Decoder.RF3.skip(r3), self.Decoder.RF2.skip(r2), pad)
+
+    def object_probabilities(self, frame: torch.Tensor | QueryFeatures, memory: Memory) -> torch.Tensor:
+        """Each object's foreground probability, before soft aggregation.
+
+        Args:
+            frame: ``[B, 3, H, W]`` or cached :class:`QueryFeatures` (a ``B == 1``
+                cache broadcasts to the memory's batch).
+            memory: :class:`Memory` with keys ``[B, K, Ck, T, h, w]``.
+
+        Returns:
+            ``[B, K, H, W]``; object ``k`` is decoded from its own memory only,
+            so objects are independent here (they interact in :func:`soft_aggregate`).
+        """
+        q = frame if isinstance(frame, QueryFeatures) else self.encode_query(frame)
+        B = memory.keys.shape[0]
+        if q.key.shape[0] != B:
+            if q.key.shape[0] != 1:
+                raise ValueError(f"query batch {q.key.shape[0]} does not match memory batch {B}")
+            q = q.expand(B)
+        if q.key.shape[-2:] != memory.keys.shape[-2:]:
+            raise ValueError(
+                f"query features {tuple(q.key.shape[-2:])} and memory {tuple(memory.keys.shape[-2:])} "
+                "come from frames of different sizes"
+            )
+        read = read_memory(memory, q.key, q.value)
+        logits2 = self.Decoder(read, q.skip3, q.skip2)  # [B, K, 2, H', W']
+        return _crop(torch.softmax(logits2, dim=2)[:, :, 1], q.pad)
+
+    def segment(
+        self,
+        frame: torch.Tensor | QueryFeatures,
+        memory: Memory,
+        valid: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Segment a frame from memory.
+
+        Args:
+            frame: ``[B, 3, H, W]`` RGB in ``[0, 1]``, or its cached
+                :class:`QueryFeatures` (a ``B == 1`` cache broadcasts to the
+                memory's batch).
+            memory: :class:`Memory` with keys ``[B, K, Ck, T, h, w]``.
+            valid: ``[B, K]`` bool, object slots that hold an object (default: all).
+
+        Returns:
+            logits ``[B, K+1, H, W]`` after soft aggregation (channel 0 is the
+            background); ``logits.softmax(1)`` are the probabilities.
+        """
+        return soft_aggregate(self.object_probabilities(frame, memory), valid)
+
+    def forward(self, frame: torch.Tensor, memory: Memory, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Same as :meth:`segment`."""
+        return self.segment(frame, memory, valid)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
