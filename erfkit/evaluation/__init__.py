@@ -1,0 +1,8 @@
+"""The official DAVIS 2017 J&F protocol and YouTube-VOS seen/unseen scores."""
+
+from .davis import DavisResults, SequenceScores, db_statistics, evaluate_davis, score_sequence
+from .measures import bound_radius, frame_measures
+from .youtube import YouTubeScores, evaluate_youtube
+
+__all__ = ["evaluate_davis", "score_sequence", "DavisResults", "SequenceScores", "db_statistics",
+           "frame_measures", "bound_radius", "evaluate_youtube", "YouTubeScores"]
