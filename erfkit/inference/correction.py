@@ -1,0 +1,164 @@
+"""Gradient correction (paper Sec. 3.3, Eq. 5).
+
+At a frame ``t`` that becomes memory, the predicted probabilities ``Y_t`` are
+refined by ``N`` gradient steps that make the memory of frame ``t`` alone
+rebuild the reference mask (frame 1, or the frame where each object was given)::
+
+    Y_t <- Y_t - alpha * dL(S({X_t}, {Y_t}, X_ref), Y_ref) / dY_t
+
+Only ``Y_t`` receives gradients: the weights are frozen (no weight gradient is
+computed) and the reference frame's query features (keys, values and the
+decoder's skip branches) are computed once per video, not at each step.  One
+step therefore costs one forward and backward pass of ``memorize`` plus the
+mask-dependent half of ``segment``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterator, Literal
+
+import torch
+
+from ..errors import ConfigError
+from ..model.loss import segmentation_loss
+from ..model.stm import STM, QueryFeatures
+
+__all__ = ["GCConfig", "Reference", "gradient_correction", "gradient_correction_naive", "frozen"]
+
+
+@dataclass(frozen=True)
+class GCConfig:
+    """Gradient-correction settings.
+
+    Attributes:
+        iters: ``N``, gradient steps per corrected frame (0 disables GC; the paper: 10).
+        rate: ``alpha``, the step size on probabilities.  The loss is a pixel
+            mean, so gradients are tiny; the authors' code uses 180 and the
+            paper finds results insensitive to it (Fig. 4).
+        every: ``K``, correct every K-th frame (the frames that become memory; the paper: 5).
+        gamma: weight of the IoU term of the loss.
+        save: which mask is written out: ``"corrected"`` (default; the paper
+            takes ``Y_t^N`` as the final segmentation) or ``"uncorrected"``
+            (what the authors' test script saved).  The corrected mask is
+            always the one put into memory.
+    """
+
+    iters: int = 0
+    rate: float = 180.0
+    every: int = 5
+    gamma: float = 1.0
+    save: Literal["corrected", "uncorrected"] = "corrected"
+
+    def __post_init__(self) -> None:
+        if self.iters < 0:
+            raise ConfigError("--gc-iters must be >= 0")
+        if self.every < 1:
+            raise ConfigError("--gc-every must be >= 1")
+        if not self.rate > 0:
+            raise ConfigError("--gc-rate must be > 0")
+        if self.save not in ("corrected", "uncorrected"):
+            raise ConfigError("save must be 'corrected' or 'uncorrected'")
+
+    @property
+    def enabled(self) -> bool:
+        return self.iters > 0
+
+    def applies_to(self, t: int) -> bool:
+        """Whether frame ``t`` (0-based) is corrected."""
+        return self.enabled and t > 0 and t % self.every == 0
+
+
+@dataclass
+class Reference:
+    """A frame where objects were given: its cached query features and the given masks.
+
+    Attributes:
+        query: :class:`QueryFeatures` of the reference frame (``B == 1``).
+        target: ``[1, J+1, H, W]`` one-hot mask of the ``J`` objects given there.
+        slots: indices (into the predictor's ``K`` objects) of those ``J`` objects.
+    """
+
+    query: QueryFeatures
+    target: torch.Tensor
+    slots: list[int]
+
+
+@contextlib.contextmanager
+def frozen(model: torch.nn.Module) -> Iterator[None]:
+    """Temporarily stop parameters from requiring gradients (no weight gradients are computed)."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in flags:
+            p.requires_grad_(f)
+
+
+def _reference_loss(model: STM, memory, references: list[Reference], gamma: float) -> torch.Tensor:
+    loss = memory.keys.new_zeros(())
+    for ref in references:
+        mem = memory if len(ref.slots) == memory.keys.shape[1] else memory.select(ref.slots)
+        logits = model.segment(ref.query, mem)
+        loss = loss + segmentation_loss(logits, ref.target, gamma)
+    return loss
+
+
+def gradient_correction(model: STM, frame: torch.Tensor, probs: torch.Tensor, references: list[Reference],
+                        config: GCConfig, *, return_losses: bool = False):
+    """Refine ``probs`` of ``frame`` by ``config.iters`` gradient steps (Eq. 5).
+
+    Args:
+        model: the STM (its weights are not changed and get no gradients).
+        frame: ``[1, 3, H, W]``.
+        probs: ``[1, K+1, H, W]`` predicted probabilities of ``frame``.
+        references: where the objects were given (see :class:`Reference`).
+        config: N, alpha, gamma.
+        return_losses: also return the loss before each step.
+
+    Returns:
+        corrected probabilities ``[1, K+1, H, W]`` (not clamped, as in the
+        authors' code), and the ``[N]`` losses if asked.
+    """
+    y = probs.detach().clone()
+    losses = []
+    if config.iters == 0 or not references:
+        return (y, torch.zeros(0)) if return_losses else y
+    with frozen(model), torch.enable_grad():
+        stem = model.memory_stem(frame).detach()
+        refs = [Reference(r.query.detach(), r.target, r.slots) for r in references]
+        for _ in range(config.iters):
+            y.requires_grad_(True)
+            memory = model.memorize(frame, y, stem=stem)
+            loss = _reference_loss(model, memory, refs, config.gamma)
+            (grad,) = torch.autograd.grad(loss, y)
+            losses.append(float(loss.detach()))
+            y = (y - config.rate * torch.nan_to_num(grad)).detach()
+    return (y, torch.tensor(losses)) if return_losses else y
+
+
+def gradient_correction_naive(model: STM, frame: torch.Tensor, probs: torch.Tensor,
+                              reference_frames: list[torch.Tensor], references: list[Reference],
+                              config: GCConfig) -> torch.Tensor:
+    """The straightforward version: re-encode the reference frame and compute weight gradients at every step.
+
+    Same result as :func:`gradient_correction`; kept for tests and for the
+    benchmark that measures what caching saves.
+    """
+    y = probs.detach().clone()
+    with torch.enable_grad():
+        for _ in range(config.iters):
+            y.requires_grad_(True)
+            memory = model.memorize(frame, y)
+            loss = frame.new_zeros(())
+            for ref_frame, ref in zip(reference_frames, references):
+                mem = memory if len(ref.slots) == memory.keys.shape[1] else memory.select(ref.slots)
+                loss = loss + segmentation_loss(model.segment(ref_frame, mem), ref.target, config.gamma)
+            model.zero_grad(set_to_none=True)
+            loss.backward()
+            y = (y - config.rate * y.grad).detach()
+        model.zero_grad(set_to_none=True)
+    return y

@@ -1,0 +1,284 @@
+"""A video predictor that streams frames: one object per video, one call per frame.
+
+::
+
+    predictor = VideoPredictor(model, memory="mem")
+    for t, frame in enumerate(sequence.iter_frames()):
+        probs = predictor.step(frame, sequence.prompt(t))   # [K+1, H, W]
+        labels = predictor.labels(probs)                    # [H, W] object ids
+
+Only the memory (keys and values at stride 16) and the reference frames' query
+features are kept; frames are not.  No autograd graph is kept, except inside
+gradient correction, which needs input gradients.
+
+Reference sets (paper Table 4):
+
+* ``first``: the frames where objects were given (frame 1 in DAVIS);
+* ``previous``: frame ``t-1`` with its prediction;
+* ``first+previous``: both;
+* ``mem`` (STM's default): the given frames, every ``mem_every``-th frame with
+  its prediction, and frame ``t-1`` added for frame ``t`` only.
+
+``max_memory_frames`` caps the memory: the given frames are always kept and the
+oldest other frames are dropped first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..device import resolve_device
+from ..errors import ConfigError, DataError
+from ..model.stm import STM, Memory
+from .correction import GCConfig, Reference, gradient_correction
+
+__all__ = ["VideoPredictor", "MEMORY_STRATEGIES", "frame_tensor", "onehot", "MAX_OBJECT_ID"]
+
+MEMORY_STRATEGIES = ("first", "previous", "first+previous", "mem")
+#: object ids must lie in 1..254 (0 is the background, 255 "void").
+MAX_OBJECT_ID = 254
+
+
+def frame_tensor(frame: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``[H, W, 3]`` uint8 (or ``[3, H, W]`` float in [0, 1]) -> ``[1, 3, H, W]`` float in [0, 1]."""
+    if isinstance(frame, np.ndarray):
+        if frame.ndim != 3 or frame.shape[2] != 3:
+            raise DataError(f"a frame is [H, W, 3], got shape {frame.shape}")
+        t = torch.from_numpy(np.array(frame, dtype=np.uint8)).to(device).permute(2, 0, 1).float().div_(255)
+    else:
+        t = frame.to(device).float()
+        if t.ndim == 4:
+            t = t[0]
+        if t.ndim != 3 or t.shape[0] != 3:
+            raise DataError(f"a frame tensor is [3, H, W], got shape {tuple(frame.shape)}")
+    return t.unsqueeze(0)
+
+
+def onehot(labels: np.ndarray | torch.Tensor, ids: list[int], device: torch.device) -> torch.Tensor:
+    """Index mask ``[H, W]`` -> ``[1, len(ids)+1, H, W]`` one-hot over ``[background, *ids]``."""
+    lab = torch.as_tensor(np.asarray(labels), device=device).long()
+    ids_t = torch.tensor(ids, device=device, dtype=torch.long).view(-1, 1, 1)
+    fg = (lab.unsqueeze(0) == ids_t).float()
+    bg = 1 - fg.sum(0, keepdim=True).clamp(max=1)
+    return torch.cat([bg, fg], 0).unsqueeze(0)
+
+
+@dataclass
+class _Entry:
+    index: int
+    ids: list[int]
+    memory: Memory  # keys [1, len(ids), Ck, 1, h, w]
+    anchor: bool  # a frame where objects were given: never dropped
+
+
+@dataclass
+class _State:
+    t: int = 0
+    ids: list[int] = field(default_factory=list)
+    entries: list[_Entry] = field(default_factory=list)
+    temporary: _Entry | None = None
+    references: list[tuple[list[int], Reference]] = field(default_factory=list)
+    size: tuple[int, int] | None = None
+    cache: Memory | None = None
+
+
+class VideoPredictor:
+    """Segments one video frame by frame.
+
+    Args:
+        model: an :class:`~erfkit.model.STM` (e.g. from :func:`erfkit.load_checkpoint`).
+        memory: reference-set strategy: ``first``, ``previous``, ``first+previous`` or ``mem``.
+        mem_every: with ``mem``, every how many frames a prediction is memorised (5).
+        max_memory_frames: cap on memorised frames (given frames always kept); ``None``: no cap.
+        gc: gradient-correction settings (default: off).
+        max_objects: refuse masks with more objects than this.
+        device: where to compute (default: the model's device).
+    """
+
+    def __init__(self, model: STM, *, memory: str = "mem", mem_every: int = 5,
+                 max_memory_frames: int | None = None, gc: GCConfig | None = None,
+                 max_objects: int | None = None, device: str | torch.device | None = None):
+        if memory not in MEMORY_STRATEGIES:
+            raise ConfigError(f"unknown memory strategy {memory!r}; choose from {', '.join(MEMORY_STRATEGIES)}")
+        if mem_every < 1:
+            raise ConfigError("mem_every must be >= 1")
+        if max_memory_frames is not None and max_memory_frames < 1:
+            raise ConfigError("max_memory_frames must be >= 1")
+        self.device = resolve_device(device) if device is not None else model.device
+        self.model = model.to(self.device).eval()
+        self.strategy = memory
+        self.mem_every = mem_every
+        self.max_memory_frames = max_memory_frames
+        self.gc = gc or GCConfig()
+        self.max_objects = max_objects
+        self.last_uncorrected: torch.Tensor | None = None
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget the current video."""
+        self._s = _State()
+
+    @property
+    def object_ids(self) -> list[int]:
+        """Ids of the tracked objects; channel ``k+1`` of the output is ``object_ids[k]``."""
+        return list(self._s.ids)
+
+    @property
+    def frame_index(self) -> int:
+        """Index of the next frame :meth:`step` expects."""
+        return self._s.t
+
+    @property
+    def memory_frames(self) -> list[int]:
+        """Indices of the frames held in memory (the temporary previous frame excluded)."""
+        return [e.index for e in self._s.entries]
+
+    # ------------------------------------------------------------------- step
+    @torch.no_grad()
+    def step(self, frame: np.ndarray | torch.Tensor, mask: np.ndarray | None = None) -> torch.Tensor:
+        """Segment the next frame.
+
+        Args:
+            frame: ``[H, W, 3]`` uint8 RGB (or ``[3, H, W]`` float in [0, 1]).
+            mask: optional ``[H, W]`` index mask giving objects at this frame
+                (the first frame must have one; later ones add objects that
+                appear mid-video, or re-give tracked ones).  255 is ignored.
+
+        Returns:
+            probabilities ``[K+1, H, W]`` over ``[background, *object_ids]``
+            (after gradient correction when it applies and ``gc.save`` is
+            ``"corrected"``; :attr:`last_uncorrected` holds the other one).
+        """
+        s = self._s
+        x = frame_tensor(frame, self.device)
+        size = tuple(x.shape[-2:])
+        if s.size is None:
+            s.size = size  # type: ignore[assignment]
+        elif size != s.size:
+            raise DataError(f"frame {s.t} is {size[1]}x{size[0]} but the video started at {s.size[1]}x{s.size[0]}")
+        given = self._new_objects(mask, size)
+        if not s.ids and not given:
+            raise DataError("the first frame needs a mask with at least one object")
+        old_ids = list(s.ids)
+        if old_ids and (s.entries or s.temporary is not None):
+            probs = self.model.segment(x, self._read_memory()).softmax(1)
+        else:
+            probs = x.new_zeros((1, 1, *size))
+            probs[:, 0] = 1
+        if given:
+            probs = self._apply_given(x, probs, mask, given)
+        uncorrected = probs
+        if self.gc.applies_to(s.t) and not given and s.references:
+            probs = gradient_correction(self.model, x, probs, [r for _, r in s.references], self.gc)
+        self.last_uncorrected = uncorrected[0]
+        self._memorise(x, probs, anchor=bool(given))
+        s.t += 1
+        out = probs if self.gc.save == "corrected" else uncorrected
+        return out[0]
+
+    def labels(self, probs: torch.Tensor) -> np.ndarray:
+        """``[K+1, H, W]`` probabilities -> ``[H, W]`` uint8 object ids."""
+        ids = torch.tensor([0] + self._s.ids, dtype=torch.uint8, device=probs.device)
+        return ids[probs.argmax(0)].cpu().numpy()
+
+    # --------------------------------------------------------------- helpers
+    def _new_objects(self, mask: np.ndarray | None, size: tuple[int, int]) -> list[int]:
+        if mask is None:
+            return []
+        mask = np.asarray(mask)
+        if mask.ndim != 2:
+            raise DataError(f"a mask is [H, W], got shape {mask.shape}")
+        if mask.shape != size:
+            raise DataError(f"mask is {mask.shape[1]}x{mask.shape[0]} but frame {self._s.t} is {size[1]}x{size[0]}")
+        ids = [int(v) for v in np.unique(mask) if 0 < v < 255]
+        if not ids:
+            return []
+        if max(ids) > MAX_OBJECT_ID:
+            raise DataError(f"object id {max(ids)} is above {MAX_OBJECT_ID}")
+        total = len(set(self._s.ids) | set(ids))
+        if self.max_objects is not None and total > self.max_objects:
+            raise DataError(f"{total} objects, more than the {self.max_objects} allowed (--max-objects)")
+        return ids
+
+    def _apply_given(self, x: torch.Tensor, probs: torch.Tensor, mask: np.ndarray, given: list[int]) -> torch.Tensor:
+        """Add new objects; where the mask labels an object, the output is that object."""
+        s = self._s
+        new = [o for o in given if o not in s.ids]
+        if new:
+            probs = torch.cat([probs, probs.new_zeros((1, len(new), *probs.shape[-2:]))], 1)
+            s.ids = s.ids + new
+            s.cache = None  # the stacked memory has one slot per object
+        hot = onehot(mask, s.ids, self.device)
+        where = torch.as_tensor(np.isin(mask, given), device=self.device)
+        probs = torch.where(where, hot, probs)
+        if self.gc.enabled and new:
+            # The reference of gradient correction for the new objects: this frame and
+            # their given masks (an object given again keeps its first reference).
+            # The frame's query features are computed once, here.
+            slots = [s.ids.index(o) for o in new]
+            target = onehot(np.where(np.isin(mask, new), mask, 0), new, self.device)
+            s.references.append((new, Reference(self.model.encode_query(x), target, slots)))
+        return probs
+
+    def _memorise(self, x: torch.Tensor, probs: torch.Tensor, anchor: bool) -> None:
+        s = self._s
+        entry = _Entry(s.t, list(s.ids), self.model.memorize(x, probs), anchor)
+        strategy = self.strategy
+        keep = anchor or (strategy == "mem" and s.t % self.mem_every == 0)
+        if strategy == "previous":
+            s.entries = [entry]
+            s.temporary = None
+            s.cache = None
+            return
+        if keep:
+            s.entries.append(entry)
+            s.temporary = None
+            self._enforce_cap()
+            s.cache = None
+        elif strategy in ("first+previous", "mem"):
+            s.temporary = entry
+        # "first": only given frames are kept
+
+    def _enforce_cap(self) -> None:
+        s = self._s
+        cap = self.max_memory_frames
+        if cap is None:
+            return
+        while len(s.entries) > cap:
+            victim = next((i for i, e in enumerate(s.entries) if not e.anchor), None)
+            if victim is None:
+                break  # only given frames: they are always kept
+            del s.entries[victim]
+
+    def _stack(self, entries: list[_Entry]) -> Memory:
+        """Entries -> one :class:`Memory` over the current objects (masking frames before an object appeared)."""
+        ids = self._s.ids
+        K = len(ids)
+        if all(e.ids == ids for e in entries):
+            return Memory.cat([e.memory for e in entries])
+        first = entries[0].memory
+        _, _, Ck, _, h, w = first.keys.shape
+        Cv = first.values.shape[2]
+        T = len(entries)
+        keys = first.keys.new_zeros((1, K, Ck, T, h, w))
+        values = first.values.new_zeros((1, K, Cv, T, h, w))
+        mask = torch.zeros((1, K, T), dtype=torch.bool, device=first.keys.device)
+        for t, e in enumerate(entries):
+            slots = [ids.index(o) for o in e.ids]
+            keys[0, slots, :, t] = e.memory.keys[0, :, :, 0]
+            values[0, slots, :, t] = e.memory.values[0, :, :, 0]
+            mask[0, slots, t] = True
+        return Memory(keys, values, mask)
+
+    def _read_memory(self) -> Memory:
+        s = self._s
+        if s.cache is None and s.entries:
+            s.cache = self._stack(s.entries)
+        parts = [] if s.cache is None else [s.cache]
+        if s.temporary is not None:
+            parts.append(self._stack([s.temporary]))
+        return Memory.cat(parts)

@@ -1,0 +1,125 @@
+"""Running the predictor over whole videos and datasets, writing DAVIS-layout results."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from tqdm.auto import tqdm
+
+from ..data.masks import write_mask
+from ..data.video import VideoSequence
+from ..errors import DataError
+from ..files import atomic_write_json
+from ..model.stm import STM
+from .correction import GCConfig
+from .predictor import VideoPredictor
+
+__all__ = ["SegmentStats", "segment_sequence", "segment_dataset", "RUN_MANIFEST"]
+
+RUN_MANIFEST = ".erfkit-segment.json"
+
+
+@dataclass
+class SegmentStats:
+    """What a run did: frames segmented and the time the model took (I/O excluded)."""
+
+    sequences: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    skipped: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else float("nan")
+
+
+def segment_sequence(predictor: VideoPredictor, sequence: VideoSequence, out_dir: str | os.PathLike | None,
+                     *, progress: bool = False, keep: bool = False) -> tuple[SegmentStats, list]:
+    """Segment one video, streaming its frames, and write one indexed PNG per frame.
+
+    Args:
+        predictor: a :class:`VideoPredictor` (reset here).
+        sequence: the video; its prompts give the objects.
+        out_dir: folder for ``<frame>.png`` (``None``: write nothing).
+        progress: show a per-frame progress bar.
+        keep: also return the label maps (``[H, W]`` uint8 each).
+
+    Returns:
+        ``(stats, labels)``; ``labels`` is empty unless ``keep``.
+    """
+    sequence.check_prompts(predictor.max_objects)
+    if len(sequence) < 2:
+        raise DataError(f"sequence has {len(sequence)} frame; at least 2 are needed", sequence.name)
+    predictor.reset()
+    stats = SegmentStats(sequences=1)
+    kept = []
+    out = Path(out_dir) if out_dir is not None else None
+    for t in tqdm(range(len(sequence)), desc=sequence.name, unit="frame", disable=not progress, leave=False):
+        frame = sequence.read_frame(t)
+        prompt = sequence.prompt(t)
+        if frame.shape[:2] != sequence.size:
+            raise DataError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the video's first frame "
+                            f"{sequence.size[1]}x{sequence.size[0]}", sequence.frame_paths[t])
+        t0 = time.perf_counter()
+        probs = predictor.step(frame, prompt)
+        labels = predictor.labels(probs)
+        stats.seconds += time.perf_counter() - t0
+        stats.frames += 1
+        if out is not None:
+            write_mask(out / f"{sequence.frame_name(t)}.png", labels)
+        if keep:
+            kept.append(labels)
+    return stats, kept
+
+
+def _settings(model: STM, predictor: VideoPredictor) -> dict[str, Any]:
+    info = getattr(model, "checkpoint", None)
+    return {"checkpoint_sha256": info.sha256 if info is not None else None,
+            "model": model.config.to_dict(), "memory": predictor.strategy, "mem_every": predictor.mem_every,
+            "max_memory_frames": predictor.max_memory_frames, "gc": asdict(predictor.gc)}
+
+
+def _complete(sequence: VideoSequence, out_dir: Path) -> bool:
+    return out_dir.is_dir() and all((out_dir / f"{n}.png").is_file() for n in sequence.frame_names)
+
+
+def segment_dataset(predictor: VideoPredictor, sequences: Iterable[VideoSequence], out_root: str | os.PathLike,
+                    *, progress: bool = True, overwrite: bool = False, total: int | None = None) -> SegmentStats:
+    """Segment many videos into ``out_root/<sequence>/<frame>.png``.
+
+    The run is restartable: a manifest of the settings is written first, each
+    PNG is written atomically, and a re-run with the same settings skips the
+    videos that are complete.  Results of other settings are not mixed in:
+    that is an error unless ``overwrite``.
+    """
+    out = Path(out_root)
+    manifest = out / RUN_MANIFEST
+    settings = _settings(predictor.model, predictor)
+    resume = False
+    if manifest.is_file() and not overwrite:
+        try:
+            previous = json.loads(manifest.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            previous = None
+        if previous != settings:
+            raise DataError("results folder holds results of other settings; use --overwrite to replace them",
+                            out)
+        resume = True
+    atomic_write_json(manifest, settings)
+    stats = SegmentStats()
+    bar = tqdm(sequences, total=total, desc="segment", unit="video", disable=not progress)
+    for seq in bar:
+        if resume and _complete(seq, out / seq.name):
+            stats.skipped += 1
+            continue
+        s, _ = segment_sequence(predictor, seq, out / seq.name)
+        stats.sequences += 1
+        stats.frames += s.frames
+        stats.seconds += s.seconds
+        bar.set_postfix(fps=f"{stats.fps:.1f}")
+    return stats
