@@ -1,0 +1,82 @@
+"""One training step of the paper: the forward chain and, in cyclic mode, the backward predictions.
+
+Forward (baseline): memorise frame 1 with its ground truth, segment frame 2,
+memorise frame 2 with its PREDICTED probabilities (not detached: gradients flow
+through the chain), segment frame 3 from memory {1, 2}, and so on.
+
+Cyclic: for every later frame ``t``, predict frame 1 back from the memory of
+frame ``t`` alone, ``Y1_hat = S(X_t, Y_t_hat, X_1)``, and add ``L(Y1_hat, Y1)``.
+As in the authors' code, a backward prediction counts only when frame ``t``
+still contains one of the clip's objects.  The memory of each ``(X_t, Y_t_hat)``
+is the one the forward chain computed (the last frame's is computed in addition),
+frame 1's query features are computed once, and all backward predictions are
+decoded in one batch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..model.loss import segmentation_loss
+from ..model.stm import STM, Memory, QueryFeatures
+
+__all__ = ["TrainStep"]
+
+
+def _repeat(q: QueryFeatures, n: int) -> QueryFeatures:
+    if n == 1:
+        return q
+    return QueryFeatures(q.key.repeat(n, 1, 1, 1), q.value.repeat(n, 1, 1, 1), q.skip3.repeat(n, 1, 1, 1),
+                         q.skip2.repeat(n, 1, 1, 1), q.pad)
+
+
+class TrainStep(nn.Module):
+    """The loss of one batch of clips.
+
+    Args:
+        model: the STM being trained.
+        mode: ``baseline`` or ``cyclic``.
+        gamma: weight of the IoU term.
+        bootstrap: fraction of hardest pixels in the cross-entropy, or ``None``.
+
+    ``forward(frames [B, T, 3, H, W], masks [B, T, K+1, H, W], valid [B, K])``
+    returns ``{"loss", "forward", "cyclic"}`` (scalars; ``loss`` is their sum).
+    """
+
+    def __init__(self, model: STM, mode: str = "baseline", gamma: float = 1.0, bootstrap: float | None = None):
+        super().__init__()
+        self.model = model
+        self.cyclic = mode == "cyclic"
+        self.gamma = gamma
+        self.bootstrap = bootstrap
+
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return segmentation_loss(logits, target, self.gamma, valid=valid, bootstrap=self.bootstrap, reduction="none")
+
+    def forward(self, frames: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor) -> dict[str, torch.Tensor]:
+        model = self.model
+        B, T = frames.shape[:2]
+        memories = [model.memorize(frames[:, 0], masks[:, 0])]
+        forward = frames.new_zeros(B)
+        for t in range(1, T):
+            logits = model.segment(frames[:, t], Memory.cat(memories), valid)
+            forward = forward + self._loss(logits, masks[:, t], valid)
+            if t < T - 1 or self.cyclic:
+                memories.append(model.memorize(frames[:, t], logits.softmax(1)))
+        out = {"forward": forward.mean()}
+        if self.cyclic:
+            n = T - 1
+            later = memories[1:]
+            memory = Memory(torch.cat([m.keys for m in later]), torch.cat([m.values for m in later]))
+            query = _repeat(model.encode_query(frames[:, 0]), n)
+            valid_n = valid.repeat(n, 1)
+            logits1 = model.segment(query, memory, valid_n)
+            per = self._loss(logits1, masks[:, 0].repeat(n, 1, 1, 1), valid_n).view(n, B)
+            obj = masks[:, 1:, 1:] * valid[:, None, :, None, None]  # [B, T-1, K, H, W]
+            present = obj.flatten(2).amax(2).t() > 0  # [T-1, B]: frame t still holds an object
+            out["cyclic"] = (per * present).sum(0).mean()
+        else:
+            out["cyclic"] = forward.new_zeros(())
+        out["loss"] = out["forward"] + out["cyclic"]
+        return out

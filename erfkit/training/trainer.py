@@ -1,0 +1,268 @@
+"""The training loop: resumable, logged, optionally validated, optionally distributed.
+
+A run folder holds:
+
+* ``config.json``: the resolved :class:`TrainConfig`;
+* ``state.safetensors``: everything needed to resume (written every
+  ``checkpoint_every`` steps and at each epoch end, atomically);
+* ``model.safetensors``: the latest model in our checkpoint format (each epoch
+  end and at the end) - what :func:`erfkit.load_checkpoint` reads;
+* ``log.csv`` and ``tb/`` (TensorBoard scalars: loss parts, lr, max skip,
+  validation J&F).
+
+Started through ``torchrun --nproc_per_node N``, the run is data parallel (gloo
+on CPU, NCCL on GPUs): each process takes its share of every global batch and
+gradients are averaged, so N processes train like one process on the same
+global batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from ..data.sampler import ClipDataset, EpochBatchSampler, collate_clips
+from ..data.synth import synth_info
+from ..device import resolve_device
+from ..errors import ConfigError, ErfkitError
+from ..files import atomic_write_json, atomic_write_text
+from ..model import build_model
+from ..model.checkpoint import load_backbone_weights, save_checkpoint
+from ..model.stm import STM
+from .config import TrainConfig
+from .state import load_train_state, save_train_state
+from .step import TrainStep
+
+__all__ = ["train", "TrainingError", "validate"]
+
+LOG_COLUMNS = ["step", "epoch", "loss", "forward", "cyclic", "lr", "max_skip", "seconds", "val_jf"]
+
+
+class TrainingError(ErfkitError):
+    """Training stopped (e.g. a loss that is not finite)."""
+
+
+def _distributed(device: str | torch.device | None) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, resolve_device(device)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available() and str(device or "auto") in ("auto", "cuda"):
+        dev = torch.device("cuda", local)
+        torch.cuda.set_device(dev)
+        backend = "nccl"
+    else:
+        dev = torch.device("cpu")
+        backend = "gloo"
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size(), dev
+
+
+def validate(model: STM, data: str | os.PathLike, split: str = "val", videos: int | None = None,
+             device: torch.device | None = None) -> float:
+    """J&F of ``model`` on (the first ``videos`` of) a split, with the ``mem`` strategy, in memory."""
+    from ..data.davis import DavisDataset
+    from ..evaluation.davis import DavisResults, score_sequence
+    from ..inference.predictor import VideoPredictor
+    from ..inference.runner import segment_sequence
+
+    ds = DavisDataset(data, split)
+    names = ds.names[:videos] if videos else ds.names
+    predictor = VideoPredictor(model, memory="mem", device=device)
+    scores = []
+    for n in names:
+        seq = ds[n]
+        _, labels = segment_sequence(predictor, seq, None, keep=True)
+        gt = [seq.read_annotation(i) for i in range(len(seq))]
+        scores.append(score_sequence(gt, labels, n))
+    return DavisResults(split, scores).jf
+
+
+def _data_version(data: Path) -> dict[str, Any]:
+    info = synth_info(data)
+    if info is None:
+        return {"root": str(data)}
+    return {"root": str(data), "synth_version": info.get("version"), "synth_config": info.get("config")}
+
+
+class _Log:
+    """CSV log that a resumed run continues without duplicate rows."""
+
+    def __init__(self, path: Path, resume_step: int | None):
+        self.path = path
+        rows: list[dict] = []
+        if resume_step is not None and path.is_file():
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, LOG_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_text(path, buf.getvalue())
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a", newline="", encoding="utf-8") as f:
+            csv.DictWriter(f, LOG_COLUMNS, lineterminator="\n").writerow(
+                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def train(config: TrainConfig, data: str | os.PathLike, out: str | os.PathLike, *, resume: bool = False,
+          device: str | torch.device | None = None, progress: bool = True, label: str | None = None) -> Path:
+    """Train an STM and return the path of the final ``model.safetensors``.
+
+    Args:
+        config: the run's settings.
+        data: a DAVIS-layout dataset (its ``train`` split is used).
+        out: the run folder.
+        resume: continue the run in ``out`` where it stopped (model, optimiser,
+            curriculum, data order, step).  Without a saved state it starts afresh.
+        device: where to train (default: the best available).
+        progress: show a progress bar.
+        label: a name recorded in the checkpoint (default ``<model>-<mode>``).
+
+    Raises:
+        TrainingError: the loss is not finite (the last good checkpoint is kept).
+    """
+    rank, world, dev = _distributed(device)
+    main = rank == 0
+    out = Path(out)
+    data = Path(data)
+    state_path = out / "state.safetensors"
+    meta: dict[str, Any] = {}
+    if resume and (out / "config.json").is_file():
+        saved = TrainConfig.from_dict(json.loads((out / "config.json").read_text(encoding="utf-8")))
+        if saved.to_dict() | {"epochs": 0} != config.to_dict() | {"epochs": 0}:
+            raise ConfigError(f"{out}: --resume with settings that differ from the run's config.json "
+                              "(only --epochs may change)")
+    elif not resume and state_path.exists():
+        raise ConfigError(f"{out}: a run exists here; use --resume to continue it or choose another folder")
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "config.json", config.to_dict())
+
+    model = build_model(config.model, seed=config.seed, device="cpu")
+    if config.backbone_weights:
+        load_backbone_weights(model, config.backbone_weights)
+    model = model.to(dev)
+    model.train(not config.freeze_bn)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
+                                 weight_decay=config.weight_decay)
+    dataset = ClipDataset(data, "train", frames=config.frames, max_skip=config.max_skip,
+                          max_objects=config.max_objects, size=config.size, augment=config.augment,
+                          seed=config.seed, length=None)
+    dataset.length = len(dataset.videos) * config.clips_per_video
+    start_epoch, start_batch, global_step = 0, 0, 0
+    if resume and state_path.is_file():
+        meta = load_train_state(state_path, model, optimizer)
+        start_epoch, start_batch, global_step = meta["epoch"], meta["batch"], meta["step"]
+        dataset.set_max_skip(meta["max_skip"])
+        model.train(not config.freeze_bn)
+    step_module: torch.nn.Module = TrainStep(model, config.mode, config.gamma, config.bootstrap)
+    if world > 1:
+        step_module = torch.nn.parallel.DistributedDataParallel(
+            step_module, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+    per_epoch = EpochBatchSampler(dataset.length, config.batch_size, config.seed, 0).batches_per_epoch()
+    if per_epoch == 0:
+        raise ConfigError(f"batch size {config.batch_size} exceeds the {dataset.length} clips of an epoch")
+    total = per_epoch * config.epochs
+    writer = None
+    log = None
+    if main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tb"), purge_step=global_step if resume else None)
+        log = _Log(out / "log.csv", global_step if resume else None)
+    label = label or f"{config.model}-{config.mode}"
+    last_val: float | None = meta.get("val_jf") if meta else None
+    t0 = time.perf_counter() - float(meta.get("seconds", 0.0)) if meta else time.perf_counter()
+
+    def checkpoint(epoch: int, batch: int, final: bool = False) -> None:
+        if not main:
+            return
+        state = {"epoch": epoch, "batch": batch, "step": global_step, "max_skip": dataset.max_skip,
+                 "seconds": time.perf_counter() - t0, "val_jf": last_val, "config": config.to_dict()}
+        save_train_state(state_path, model, optimizer, state)
+        if final or batch == 0:
+            save_checkpoint(model, out / "model.safetensors", {
+                "label": label,
+                "training": {"mode": config.mode, "preset_model": config.model, "epochs_done": epoch,
+                             "step": global_step, "seed": config.seed, "seconds": round(state["seconds"], 1),
+                             "data": _data_version(data), "config": config.to_dict()},
+                "metrics": {"val_jf": last_val, "val_split": config.val_split, "val_videos": config.val_videos},
+            })
+
+    bar = tqdm(total=total, initial=global_step, desc=f"train {config.mode}", unit="step",
+               disable=not (progress and main))
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            dataset.set_epoch(epoch)
+            sampler = EpochBatchSampler(dataset.length, config.batch_size, config.seed, epoch,
+                                        start_batch if epoch == start_epoch else 0, rank, world)
+            loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_clips,
+                                                 num_workers=config.workers)
+            batch_index = sampler.start
+            for batch in loader:
+                parts = step_module(batch["frames"].to(dev), batch["masks"].to(dev), batch["valid"].to(dev))
+                loss = parts["loss"]
+                finite = torch.isfinite(loss.detach()).float()
+                if world > 1:
+                    dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+                if finite.item() < 1:
+                    raise TrainingError(
+                        f"loss is not finite at step {global_step + 1} (epoch {epoch + 1}); training stopped. "
+                        f"The last good checkpoint is kept: {state_path} (step {global_step})", out)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                global_step += 1
+                batch_index += 1
+                bar.update()
+                values = {k: float(v.detach()) for k, v in parts.items()}
+                bar.set_postfix(loss=f"{values['loss']:.3f}", skip=dataset.max_skip)
+                if main and (global_step % config.log_every == 0 or batch_index == per_epoch):
+                    assert writer is not None and log is not None
+                    for k, v in values.items():
+                        writer.add_scalar(f"loss/{k}", v, global_step)
+                    writer.add_scalar("lr", optimizer.param_groups[0]["lr"], global_step)
+                    writer.add_scalar("max_skip", dataset.max_skip, global_step)
+                    log.write({"step": global_step, "epoch": epoch + 1, "loss": values["loss"],
+                               "forward": values["forward"], "cyclic": values["cyclic"],
+                               "lr": optimizer.param_groups[0]["lr"], "max_skip": dataset.max_skip,
+                               "seconds": round(time.perf_counter() - t0, 2), "val_jf": ""})
+                if config.checkpoint_every and global_step % config.checkpoint_every == 0 and batch_index < per_epoch:
+                    checkpoint(epoch, batch_index)
+            # end of epoch: curriculum, validation, checkpoint
+            if (epoch + 1) % config.max_skip_every == 0:
+                dataset.increase_max_skip(config.max_skip_step, config.max_skip_cap)
+            if main and config.val_every and ((epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs):
+                model.eval()
+                last_val = validate(model, data, config.val_split, config.val_videos, dev)
+                model.train(not config.freeze_bn)
+                assert writer is not None and log is not None
+                writer.add_scalar("val/jf", last_val, global_step)
+                log.write({"step": global_step, "epoch": epoch + 1, "loss": "", "forward": "", "cyclic": "",
+                           "lr": optimizer.param_groups[0]["lr"], "max_skip": dataset.max_skip,
+                           "seconds": round(time.perf_counter() - t0, 2), "val_jf": last_val})
+            checkpoint(epoch + 1, 0, final=epoch + 1 == config.epochs)
+            if world > 1:
+                dist.barrier()
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    if world > 1:
+        dist.barrier()
+    return out / "model.safetensors"
