@@ -1,0 +1,71 @@
+"""The ``erfkit`` command: one program, one verb per job, thin over the library.
+
+User errors (:class:`erfkit.errors.ErfkitError`) print one line naming the file
+and the problem and exit with status 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+
+__all__ = ["main", "VERBS"]
+
+#: verb -> module (each defines ``add_arguments(parser)``, ``run(args)`` and ``HELP``).
+VERBS = {
+    "synth": "erfkit.cli.synth",
+    "segment": "erfkit.cli.segment",
+    "eval": "erfkit.cli.evaluate",
+    "train": "erfkit.cli.train",
+    "info": "erfkit.cli.info",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="erfkit",
+        description="Space-Time Memory video object segmentation that explains itself.",
+    )
+    parser.add_argument("--version", action="version", version=f"erfkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, module in VERBS.items():
+        mod = importlib.import_module(module)
+        p = sub.add_parser(verb, help=mod.HELP, description=mod.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of errors")
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    from ..errors import ErfkitError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("ERFKIT_DEBUG") == "1"
+    try:
+        args = build_parser().parse_args(argv)
+        status = args._run(args)
+        return int(status or 0)
+    except ErfkitError as e:
+        if debug:
+            traceback.print_exc()
+        print(f"erfkit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("erfkit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

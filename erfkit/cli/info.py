@@ -1,0 +1,43 @@
+"""Show what a checkpoint holds: its format, architecture and metadata (training, data, metrics).
+
+Example:
+  erfkit info checkpoints/stm-tiny-cyclic
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "describe a checkpoint (format, architecture, training metadata)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="our .safetensors (or folder) or a foreign STM checkpoint")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..model.checkpoint import load_checkpoint
+
+    model = load_checkpoint(args.checkpoint)
+    info = model.checkpoint
+    doc = {"path": info.path, "format": info.format, "sha256": info.sha256, "model": info.config.to_dict(),
+           "parameters": sum(p.numel() for p in model.parameters()), "metadata": info.metadata, "notes": info.notes}
+    if args.json:
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        print(f"{info.path}: {info.format} checkpoint of {info.config.name} "
+              f"({doc['parameters'] / 1e6:.2f} M parameters, backbone {info.config.backbone}, "
+              f"third input {info.config.extra_input})")
+        for k, v in info.metadata.items():
+            if k in ("model", "format", "format_version"):
+                continue
+            if k == "training" and isinstance(v, dict):  # the full config is in --json
+                v = {kk: vv for kk, vv in v.items() if kk != "config"}
+                if isinstance(v.get("data"), dict):
+                    v["data"] = {kk: vv for kk, vv in v["data"].items() if kk != "synth_config"}
+            print(f"  {k}: {json.dumps(v, default=str)}")
+        for n in info.notes:
+            print(f"  note: {n}")
+    return 0

@@ -1,0 +1,71 @@
+"""Train an STM, baseline or cyclic, on a DAVIS-layout dataset's train split.
+
+The resolved config is saved in RUN/config.json; RUN/model.safetensors is the
+checkpoint to use.  An interrupted run continues with --resume.
+
+Examples:
+  erfkit train --data data/synth --model stm-tiny --mode cyclic --out runs/cyc
+  erfkit train --data data/synth --mode baseline --out runs/b --epochs 10 --set lr=1e-4 --set batch_size=8
+  erfkit train --data data/synth --out runs/b --resume
+  torchrun --nproc_per_node 2 -m erfkit train --data data/synth --out runs/ddp
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "train STM (baseline or cyclic); resumable, distributed with torchrun"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="DAVIS-layout dataset root (train split)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--preset", default=None, help="training preset: cpu-tiny (default for stm-tiny), paper, test")
+    p.add_argument("--model", default=None, help="stm-tiny, stm-r18 or stm-r50")
+    p.add_argument("--mode", choices=["baseline", "cyclic"], default=None)
+    p.add_argument("--config", default=None, help="JSON or TOML file of settings (may name a 'preset')")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any setting, e.g. --set lr=1e-4 --set augment.rotate=5")
+    p.add_argument("--backbone-weights", default=None, help="torchvision ResNet state dict for the encoders")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--label", default=None, help="name recorded in the checkpoint")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..errors import ConfigError
+    from ..training import TrainConfig, apply_overrides, load_config_file, train, train_config
+
+    out = Path(args.out)
+    if args.resume and (out / "config.json").is_file():
+        config = TrainConfig.from_dict(json.loads((out / "config.json").read_text(encoding="utf-8")))
+    else:
+        file_settings = load_config_file(args.config) if args.config else {}
+        preset = args.preset or file_settings.pop("preset", None)
+        model = args.model or file_settings.get("model") or "stm-tiny"
+        if preset is None:
+            preset = "cpu-tiny" if model == "stm-tiny" else "paper"
+        config = train_config(preset)
+        config = apply_overrides(config, {k: v for k, v in file_settings.items() if k != "preset"})
+        config = apply_overrides(config, {"model": model})
+    changes: dict = {}
+    if args.mode:
+        changes["mode"] = args.mode
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if args.backbone_weights:
+        changes["backbone_weights"] = args.backbone_weights
+    if args.model and args.resume and args.model != config.model:
+        raise ConfigError("--model differs from the run being resumed")
+    config = apply_overrides(config, changes)
+    config = apply_overrides(config, args.set)
+    if args.epochs is not None:
+        config = apply_overrides(config, {"epochs": args.epochs})
+    path = train(config, args.data, out, resume=args.resume, device=args.device, label=args.label)
+    print(f"trained {config.model} ({config.mode}); checkpoint: {path}")
+    return 0

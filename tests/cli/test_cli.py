@@ -1,0 +1,82 @@
+"""The erfkit command: verbs, outputs, one-line errors and exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from erfkit.cli import main
+from erfkit.model.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory, tiny_model):
+    return save_checkpoint(tiny_model, tmp_path_factory.mktemp("ck") / "tiny")
+
+
+def test_segment_a_split_then_evaluate(tmp_path, tiny_synth, ckpt, capsys):
+    out = tmp_path / "res"
+    assert main(["segment", "--checkpoint", str(ckpt), "--data", str(tiny_synth), "--out", str(out), "--eval"]) == 0
+    text = capsys.readouterr().out
+    assert "frames/s" in text and "J&F-Mean" in text
+    seq = sorted(p for p in out.iterdir() if p.is_dir())[0]
+    im = Image.open(sorted(seq.glob("*.png"))[0])
+    assert im.mode == "P" and im.getpalette()[3:6] == [128, 0, 0]
+    assert (out / "global_results-val.csv").is_file()
+    # a second run with the same settings skips what is complete
+    assert main(["segment", "--checkpoint", str(ckpt), "--data", str(tiny_synth), "--out", str(out)]) == 0
+    assert "3 already complete" in capsys.readouterr().out
+    # other settings are not mixed in
+    assert main(["segment", "--checkpoint", str(ckpt), "--data", str(tiny_synth), "--out", str(out),
+                 "--memory", "first"]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_segment_a_folder_with_a_first_mask(tmp_path, tiny_synth, ckpt):
+    frames = tiny_synth / "JPEGImages" / "64p" / "val000-horse"
+    if not frames.exists():
+        frames = sorted((tiny_synth / "JPEGImages" / "64p").iterdir())[0]
+    mask = tiny_synth / "Annotations" / "64p" / frames.name / "00000.png"
+    assert main(["segment", "--checkpoint", str(ckpt), "--frames", str(frames), "--mask", str(mask),
+                 "--out", str(tmp_path / "r"), "--gc-iters", "2"]) == 0
+    assert len(list((tmp_path / "r" / frames.name).glob("*.png"))) == len(list(frames.glob("*.jpg")))
+
+
+def test_user_errors_are_one_line_with_exit_code_2(tmp_path, tiny_synth, capsys):
+    assert main(["segment", "--checkpoint", str(tmp_path / "none.safetensors"), "--data", str(tiny_synth),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "none.safetensors" in err and "Traceback" not in err
+    assert main(["eval", "--data", str(tmp_path / "nowhere"), "--results", str(tmp_path)]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_mask_of_the_wrong_size(tmp_path, tiny_synth, ckpt, capsys):
+    frames = sorted((tiny_synth / "JPEGImages" / "64p").iterdir())[0]
+    bad = tmp_path / "bad.png"
+    Image.fromarray(np.ones((5, 5), np.uint8)).save(bad)
+    assert main(["segment", "--checkpoint", str(ckpt), "--frames", str(frames), "--mask", str(bad),
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.png" in err and "5x5" in err
+    assert not (tmp_path / "r" / frames.name).exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "erfkit", "--debug", "info", str(tmp_path / "x.pth")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" in r.stderr and "x.pth" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "erfkit", "info", str(tmp_path / "x.pth")], capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_synth_verb(tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "s"), "--preset", "tiny", "--videos", "4", "--frames", "5",
+                 "--size", "48x64", "--seed", "2"]) == 0
+    assert (tmp_path / "s" / "ImageSets" / "2017" / "val.txt").read_text().count("\n") == 1
+    assert main(["synth", str(tmp_path / "t"), "--size", "48by64"]) == 2
+    assert "--size" in capsys.readouterr().err
