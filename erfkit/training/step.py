@@ -9,8 +9,7 @@ frame ``t`` alone, ``Y1_hat = S(X_t, Y_t_hat, X_1)``, and add ``L(Y1_hat, Y1)``.
 As in the authors' code, a backward prediction counts only when frame ``t``
 still contains one of the clip's objects.  The memory of each ``(X_t, Y_t_hat)``
 is the one the forward chain computed (the last frame's is computed in addition),
-frame 1's query features are computed once, and all backward predictions are
-decoded in one batch.
+frame 1's query features are computed once for all of them.
 """
 
 from __future__ import annotations
@@ -19,16 +18,9 @@ import torch
 from torch import nn
 
 from ..model.loss import segmentation_loss
-from ..model.stm import STM, Memory, QueryFeatures
+from ..model.stm import STM, Memory
 
 __all__ = ["TrainStep"]
-
-
-def _repeat(q: QueryFeatures, n: int) -> QueryFeatures:
-    if n == 1:
-        return q
-    return QueryFeatures(q.key.repeat(n, 1, 1, 1), q.value.repeat(n, 1, 1, 1), q.skip3.repeat(n, 1, 1, 1),
-                         q.skip2.repeat(n, 1, 1, 1), q.pad)
 
 
 class TrainStep(nn.Module):
@@ -66,16 +58,15 @@ class TrainStep(nn.Module):
                 memories.append(model.memorize(frames[:, t], logits.softmax(1)))
         out = {"forward": forward.mean()}
         if self.cyclic:
-            n = T - 1
-            later = memories[1:]
-            memory = Memory(torch.cat([m.keys for m in later]), torch.cat([m.values for m in later]))
-            query = _repeat(model.encode_query(frames[:, 0]), n)
-            valid_n = valid.repeat(n, 1)
-            logits1 = model.segment(query, memory, valid_n)
-            per = self._loss(logits1, masks[:, 0].repeat(n, 1, 1, 1), valid_n).view(n, B)
+            query = model.encode_query(frames[:, 0])  # frame 1's query side, once for every t
             obj = masks[:, 1:, 1:] * valid[:, None, :, None, None]  # [B, T-1, K, H, W]
-            present = obj.flatten(2).amax(2).t() > 0  # [T-1, B]: frame t still holds an object
-            out["cyclic"] = (per * present).sum(0).mean()
+            present = obj.flatten(2).amax(2) > 0  # [B, T-1]: frame t still holds one of the objects
+            cyclic = frames.new_zeros(B)
+            # One decode per t: on a CPU, one batch of all t is slower (it leaves the caches).
+            for t, memory in enumerate(memories[1:]):
+                logits1 = model.segment(query, memory, valid)
+                cyclic = cyclic + self._loss(logits1, masks[:, 0], valid) * present[:, t]
+            out["cyclic"] = cyclic.mean()
         else:
             out["cyclic"] = forward.new_zeros(())
         out["loss"] = out["forward"] + out["cyclic"]
