@@ -20,6 +20,7 @@ VERBS = {
     "segment": "erfkit.cli.segment",
     "eval": "erfkit.cli.evaluate",
     "train": "erfkit.cli.train",
+    "erf": "erfkit.cli.erf",
     "info": "erfkit.cli.info",
 }
 

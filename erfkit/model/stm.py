@@ -318,17 +318,16 @@ class Decoder(nn.Module):
         return p2.view(B, K, *p2.shape[1:])
 
     @staticmethod
-    def foreground(logits: torch.Tensor) -> torch.Tensor:
-        """Stride-4 two-class logits ``[B, K, 2, h', w']`` -> foreground probability ``[B, K, 4h', 4w']``.
+    def logit_difference(logits: torch.Tensor) -> torch.Tensor:
+        """Stride-4 two-class logits ``[B, K, 2, h', w']`` -> foreground logit ``[B, K, 4h', 4w']``.
 
         The original upsamples both logits x4 (bilinear) and takes the softmax;
         only their difference matters and upsampling is linear, so the
-        difference is upsampled once and passed through a sigmoid (same numbers,
-        half the full-resolution work).
+        difference is upsampled once (its sigmoid is the same probability,
+        for half the full-resolution work).
         """
         diff = logits[:, :, 1] - logits[:, :, 0]
-        up = F.interpolate(diff, scale_factor=4, mode="bilinear", align_corners=False)
-        return torch.sigmoid(up)
+        return F.interpolate(diff, scale_factor=4, mode="bilinear", align_corners=False)
 
 
 class STM(nn.Module):
@@ -394,8 +393,8 @@ class STM(nn.Module):
         k, v = self.KV_Q_r4(r4)
         return QueryFeatures(k, v, self.Decoder.RF3.skip(r3), self.Decoder.RF2.skip(r2), pad)
 
-    def object_probabilities(self, frame: torch.Tensor | QueryFeatures, memory: Memory) -> torch.Tensor:
-        """Each object's foreground probability, before soft aggregation.
+    def object_logits(self, frame: torch.Tensor | QueryFeatures, memory: Memory) -> torch.Tensor:
+        """Each object's foreground logit (decoder output, before soft aggregation).
 
         Args:
             frame: ``[B, 3, H, W]`` or cached :class:`QueryFeatures` (a ``B == 1``
@@ -403,8 +402,9 @@ class STM(nn.Module):
             memory: :class:`Memory` with keys ``[B, K, Ck, T, h, w]``.
 
         Returns:
-            ``[B, K, H, W]``; object ``k`` is decoded from its own memory only,
-            so objects are independent here (they interact in :func:`soft_aggregate`).
+            ``[B, K, H, W]``: ``up4(l1 - l0)`` of the two-class decoder output;
+            object ``k`` is decoded from its own memory only, so objects are
+            independent here (they interact in :func:`soft_aggregate`).
         """
         q = frame if isinstance(frame, QueryFeatures) else self.encode_query(frame)
         B = memory.keys.shape[0]
@@ -418,7 +418,11 @@ class STM(nn.Module):
                 "come from frames of different sizes"
             )
         read = read_memory(memory, q.key, q.value)
-        return _crop(self.Decoder.foreground(self.Decoder(read, q.skip3, q.skip2)), q.pad)
+        return _crop(self.Decoder.logit_difference(self.Decoder(read, q.skip3, q.skip2)), q.pad)
+
+    def object_probabilities(self, frame: torch.Tensor | QueryFeatures, memory: Memory) -> torch.Tensor:
+        """Each object's foreground probability ``[B, K, H, W]`` (the sigmoid of :meth:`object_logits`)."""
+        return torch.sigmoid(self.object_logits(frame, memory))
 
     def segment(
         self,

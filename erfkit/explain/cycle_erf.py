@@ -1,0 +1,168 @@
+"""Cycle-ERF (paper Sec. 3.4, Eq. 6): which regions of a reference frame the network needs.
+
+Definition (this is the reference implementation; no other public one exists).
+For a target frame ``t`` with mask ``Y_t`` and a reference frame ``l``:
+
+1. start from an EMPTY reference mask: ``Y_l^0 = 0`` (every object channel);
+2. for ``m = 0 .. M-1``: memorise ``(X_l, Y_l^m)`` alone, segment frame ``t``
+   from that memory, take the loss of paper Eq. 4 against ``Y_t`` (pixel
+   cross-entropy + ``gamma`` * (1 - soft IoU)), and update
+   ``Y_l^{m+1} = Y_l^m - alpha * dL/dY_l^m`` (the gradient-correction step);
+3. the map is ``ReLU(Y_l^M)``, one per object, on frame ``l``.
+
+Defaults: ``M = 50`` (paper), ``alpha = 180`` (the rate of the authors'
+gradient correction; the loss is a pixel mean, so gradients are small),
+``gamma = 1``.  In the paper's figure ``t`` is the first frame (its given
+mask is the target) and ``l`` an intermediate frame.  Only the mask receives
+gradients; the weights are frozen.
+
+Many reference frames are explained at once: each frame ``l`` is an element
+of a batch, the target frame's query features are computed once and shared,
+and each reference frame's memory stem once for all ``M`` steps.
+:func:`cycle_erf_loop` is the straightforward per-frame version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import ConfigError
+from ..inference.correction import frozen
+from ..model.loss import segmentation_loss
+from ..model.stm import STM, QueryFeatures
+
+__all__ = ["CycleERFConfig", "CycleERFResult", "cycle_erf", "cycle_erf_loop"]
+
+
+@dataclass(frozen=True)
+class CycleERFConfig:
+    """Cycle-ERF settings.
+
+    Attributes:
+        steps: ``M``, gradient steps from the empty mask (paper: 50; 0 gives a zero map).
+        rate: ``alpha``, the step size (180, as gradient correction).
+        gamma: weight of the IoU term of the loss.
+        batch_size: reference frames per batch (memory and CPU-cache bound).
+    """
+
+    steps: int = 50
+    rate: float = 180.0
+    gamma: float = 1.0
+    batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ConfigError("cycle-ERF steps must be >= 0")
+        if not self.rate > 0:
+            raise ConfigError("cycle-ERF rate must be > 0")
+        if self.batch_size < 1:
+            raise ConfigError("cycle-ERF batch size must be >= 1")
+
+
+@dataclass
+class CycleERFResult:
+    """Cycle-ERF maps of several reference frames for one target.
+
+    Attributes:
+        maps: ``[L, K, H, W]`` non-negative, one per reference frame and object.
+        losses: ``[L, M+1]``: the loss before each step and after the last one.
+        masks: ``[L, K, H, W]`` the final reference masks ``Y_l^M`` before the ReLU.
+    """
+
+    maps: torch.Tensor
+    losses: torch.Tensor
+    masks: torch.Tensor
+
+
+def _check(reference_frames: torch.Tensor, target_frame: torch.Tensor, target_mask: torch.Tensor) -> None:
+    if reference_frames.ndim != 4 or reference_frames.shape[1] != 3:
+        raise ValueError(f"reference frames are [L, 3, H, W], got {tuple(reference_frames.shape)}")
+    if target_frame.shape[0] != 1 or target_frame.shape[1:] != reference_frames.shape[1:]:
+        raise ValueError(f"target frame must be [1, 3, H, W] like the references, got {tuple(target_frame.shape)}")
+    if target_mask.shape[0] != 1 or target_mask.shape[-2:] != reference_frames.shape[-2:]:
+        raise ValueError(f"target mask must be [1, K+1, H, W], got {tuple(target_mask.shape)}")
+
+
+def _per_frame_losses(model: STM, query: QueryFeatures, frames: torch.Tensor, stem: torch.Tensor,
+                      y: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:
+    memory = model.memorize(frames, y, stem=stem)
+    logits = model.segment(query, memory)
+    return segmentation_loss(logits, target.expand(frames.shape[0], *target.shape[1:]), gamma, reduction="none")
+
+
+def cycle_erf(model: STM, reference_frames: torch.Tensor, target_frame: torch.Tensor, target_mask: torch.Tensor,
+              config: CycleERFConfig | None = None, *, progress=None) -> CycleERFResult:
+    """Cycle-ERF of every reference frame for one target frame.
+
+    Args:
+        model: the STM (not changed; no weight gradients are computed).
+        reference_frames: ``[L, 3, H, W]`` RGB in [0, 1].
+        target_frame: ``[1, 3, H, W]``.
+        target_mask: ``[1, K+1, H, W]`` one-hot ``Y_t`` (channel 0 the background).
+        config: steps, rate, gamma, batch size.
+        progress: optional callable ``progress(done, total)`` after each batch.
+
+    Returns:
+        :class:`CycleERFResult` with ``maps [L, K, H, W]`` and ``losses [L, M+1]``.
+    """
+    cfg = config or CycleERFConfig()
+    _check(reference_frames, target_frame, target_mask)
+    L = reference_frames.shape[0]
+    K = target_mask.shape[1] - 1
+    finals, curves = [], []
+    with frozen(model), torch.enable_grad():
+        with torch.no_grad():
+            query = model.encode_query(target_frame)
+        for start in range(0, L, cfg.batch_size):
+            frames = reference_frames[start:start + cfg.batch_size]
+            with torch.no_grad():
+                stem = model.memory_stem(frames)
+            y = frames.new_zeros((frames.shape[0], K + 1, *frames.shape[-2:]))
+            curve = []
+            for _ in range(cfg.steps):
+                y.requires_grad_(True)
+                losses = _per_frame_losses(model, query, frames, stem, y, target_mask, cfg.gamma)
+                (grad,) = torch.autograd.grad(losses.sum(), y)  # frames are independent: sum = each its own
+                curve.append(losses.detach())
+                y = (y - cfg.rate * torch.nan_to_num(grad)).detach()
+            with torch.no_grad():
+                curve.append(_per_frame_losses(model, query, frames, stem, y, target_mask, cfg.gamma))
+            finals.append(y[:, 1:])
+            curves.append(torch.stack(curve, 1))
+            if progress is not None:
+                progress(min(start + cfg.batch_size, L), L)
+    masks = torch.nan_to_num(torch.cat(finals), nan=0.0, posinf=0.0, neginf=0.0)
+    return CycleERFResult(torch.relu(masks), torch.cat(curves), masks)
+
+
+def cycle_erf_loop(model: STM, reference_frames: torch.Tensor, target_frame: torch.Tensor,
+                   target_mask: torch.Tensor, config: CycleERFConfig | None = None) -> CycleERFResult:
+    """The straightforward version: one reference frame at a time, re-encoding everything at every step.
+
+    Same numbers as :func:`cycle_erf`; kept for tests and for the benchmark of what batching and caching save.
+    """
+    cfg = config or CycleERFConfig()
+    _check(reference_frames, target_frame, target_mask)
+    K = target_mask.shape[1] - 1
+    finals, curves = [], []
+    for frame in reference_frames:
+        x = frame[None]
+        y = x.new_zeros((1, K + 1, *x.shape[-2:]))
+        curve = []
+        with torch.enable_grad():
+            for _ in range(cfg.steps):
+                y.requires_grad_(True)
+                loss = segmentation_loss(model.segment(target_frame, model.memorize(x, y)), target_mask, cfg.gamma)
+                model.zero_grad(set_to_none=True)
+                loss.backward()
+                curve.append(loss.detach())
+                y = (y - cfg.rate * y.grad).detach()
+        model.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            curve.append(segmentation_loss(model.segment(target_frame, model.memorize(x, y)), target_mask, cfg.gamma))
+        finals.append(y[:, 1:])
+        curves.append(torch.stack(curve)[None])
+    masks = torch.cat(finals)
+    return CycleERFResult(torch.relu(masks), torch.cat(curves), masks)
