@@ -21,6 +21,7 @@ VERBS = {
     "eval": "erfkit.cli.evaluate",
     "train": "erfkit.cli.train",
     "erf": "erfkit.cli.erf",
+    "experiment": "erfkit.cli.experiment",
     "info": "erfkit.cli.info",
 }
 

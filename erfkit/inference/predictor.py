@@ -95,12 +95,18 @@ class VideoPredictor:
         max_memory_frames: cap on memorised frames (given frames always kept); ``None``: no cap.
         gc: gradient-correction settings (default: off).
         max_objects: refuse masks with more objects than this.
+        memory_masks: optional ``f(t, frame [1, 3, H, W], probs [1, K+1, H, W]) -> probs``
+            replacing what is put into memory for frame ``t`` (not for frames with
+            given masks); gradient correction then corrects the replacement.  The
+            output is still the model's own prediction.  Used to study
+            low-quality memory masks (paper Table 5).
         device: where to compute (default: the model's device).
     """
 
     def __init__(self, model: STM, *, memory: str = "mem", mem_every: int = 5,
                  max_memory_frames: int | None = None, gc: GCConfig | None = None,
-                 max_objects: int | None = None, device: str | torch.device | None = None):
+                 max_objects: int | None = None, memory_masks=None,
+                 device: str | torch.device | None = None):
         if memory not in MEMORY_STRATEGIES:
             raise ConfigError(f"unknown memory strategy {memory!r}; choose from {', '.join(MEMORY_STRATEGIES)}")
         if mem_every < 1:
@@ -114,6 +120,7 @@ class VideoPredictor:
         self.max_memory_frames = max_memory_frames
         self.gc = gc or GCConfig()
         self.max_objects = max_objects
+        self.memory_masks = memory_masks
         self.last_uncorrected: torch.Tensor | None = None
         self.reset()
 
@@ -172,10 +179,15 @@ class VideoPredictor:
         if given:
             probs = self._apply_given(x, probs, mask, given)
         uncorrected = probs
+        remembered = probs
+        if self.memory_masks is not None and not given:
+            remembered = self.memory_masks(s.t, x, probs)
         if self.gc.applies_to(s.t) and not given and s.references:
-            probs = gradient_correction(self.model, x, probs, [r for _, r in s.references], self.gc)
+            remembered = gradient_correction(self.model, x, remembered, [r for _, r in s.references], self.gc)
+            if self.memory_masks is None:
+                probs = remembered
         self.last_uncorrected = uncorrected[0]
-        self._memorise(x, probs, anchor=bool(given))
+        self._memorise(x, remembered, anchor=bool(given))
         s.t += 1
         out = probs if self.gc.save == "corrected" else uncorrected
         return out[0]

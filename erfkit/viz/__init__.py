@@ -1,0 +1,9 @@
+"""Figures: one paper style, maps with outlines and colour bars, the paper's plots."""
+
+from .maps import display_values, map_grid, outline, show_difference, show_frame, show_map
+from .plots import plot_against_iterations, plot_against_rate, plot_per_frame
+from .style import COLORS, DIFF_CMAP, HEAT_CMAP, paper_style, save_figure
+
+__all__ = ["paper_style", "save_figure", "COLORS", "HEAT_CMAP", "DIFF_CMAP", "show_frame", "show_map",
+           "show_difference", "outline", "map_grid", "display_values", "plot_against_iterations",
+           "plot_against_rate", "plot_per_frame"]
