@@ -22,6 +22,7 @@ VERBS = {
     "train": "erfkit.cli.train",
     "erf": "erfkit.cli.erf",
     "experiment": "erfkit.cli.experiment",
+    "dashboard": "erfkit.cli.dashboard",
     "info": "erfkit.cli.info",
 }
 

@@ -1,0 +1,152 @@
+"""Maps of one (checkpoint, video) for interactive browsing: from atlases, else computed once and cached.
+
+A :class:`MapStore` answers "the cycle-ERF / classic ERF / saliency maps of
+frame ``l``".  It first looks in the atlases it was given (built with
+``erfkit erf``) for one made from the same checkpoint, video and settings;
+what no atlas holds is computed for that frame only and written to a cache
+on disk (itself an atlas per method group), so a second visit is instant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..data.video import VideoSequence
+from ..model.stm import STM
+from .atlas import Atlas, AtlasConfig, build_atlas, model_fingerprint
+
+__all__ = ["ViewSettings", "MapStore", "find_atlases"]
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """The explanation parameters a view asks for."""
+
+    target: int = 0
+    steps: int = 50
+    rate: float = 180.0
+    reduction: str = "abs"
+    saliency_method: str = "saliency"
+
+    def group_config(self, group: str) -> AtlasConfig:
+        """The minimal atlas config computing one method group (no costly metrics on demand)."""
+        common = dict(target=self.target, steps=self.steps, rate=self.rate, reduction=self.reduction,
+                      metrics_every=0, sanity_every=0, batch_size=1)
+        if group == "saliency":
+            return AtlasConfig(methods=("saliency",), saliency_methods=(self.saliency_method,), **common)
+        return AtlasConfig(methods=(group,), **common)
+
+
+def _group(key: str) -> str:
+    if key == "cycle":
+        return "cycle"
+    if key.startswith("erf_"):
+        return "classic"
+    return "saliency"
+
+
+def _provides(atlas: Atlas, key: str, s: ViewSettings) -> bool:
+    """Whether ``atlas`` was computed with the settings ``key`` needs."""
+    cfg = atlas.config
+    if key not in cfg.keys or cfg.target != s.target:
+        return False
+    if key == "cycle":
+        return cfg.steps == s.steps and cfg.rate == s.rate
+    if key.startswith("erf_"):
+        return cfg.reduction == s.reduction
+    return True
+
+
+def find_atlases(roots: Iterable[str | os.PathLike]) -> list[Atlas]:
+    """Every readable atlas under the given folders."""
+    out = []
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        for index in sorted(root.rglob("index.json")):
+            try:
+                out.append(Atlas(index.parent))
+            except Exception:  # not an atlas, or a damaged one: skip it
+                continue
+    return out
+
+
+class MapStore:
+    """Maps of one model on one video.
+
+    Args:
+        model: the STM.
+        sequence: the video.
+        atlases: atlases to read from (any checkpoint/video; matching ones are used).
+        cache: folder for maps computed on demand.
+    """
+
+    def __init__(self, model: STM, sequence: VideoSequence, atlases: list[Atlas], cache: str | os.PathLike):
+        self.model = model
+        self.sequence = sequence
+        self.sha = model_fingerprint(model)
+        self.atlases = [a for a in atlases if a.checkpoint_sha256 == self.sha and a.sequence == sequence.name]
+        self.cache = Path(cache) / self.sha[:16] / sequence.name
+
+    def _cache_dir(self, group: str, s: ViewSettings) -> Path:
+        cfg = json.dumps(s.group_config(group).to_dict(), sort_keys=True).encode()
+        return self.cache / f"{group}-{hashlib.sha256(cfg).hexdigest()[:12]}"
+
+    def _sources(self, key: str, s: ViewSettings) -> list[Atlas]:
+        found = [a for a in self.atlases if _provides(a, key, s)]
+        d = self._cache_dir(_group(key), s)
+        if (d / "index.json").is_file():
+            try:
+                found.append(Atlas(d))
+            except Exception:
+                pass
+        return found
+
+    def available(self, key: str, s: ViewSettings) -> set[int]:
+        """Frames whose ``key`` map is ready without computing."""
+        done: set[int] = set()
+        for a in self._sources(key, s):
+            done |= a.done
+        return done
+
+    def get(self, frame: int, keys: list[str], s: ViewSettings,
+            progress: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
+        """The maps ``keys`` of ``frame`` (``[K, H, W]`` each) and ``pred``, computing what is missing.
+
+        Args:
+            progress: called with a message before anything is computed.
+        """
+        out: dict[str, np.ndarray] = {}
+        for key in keys:
+            src = next((a for a in self._sources(key, s) if a.has(frame)), None)
+            if src is None:
+                if progress is not None:
+                    progress(f"computing {key} of frame {self.sequence.frame_name(frame)}")
+                src = build_atlas(self.model, self.sequence, self._cache_dir(_group(key), s),
+                                  s.group_config(_group(key)), frames=[frame], progress=False)
+            data = src.load(frame)
+            out[key] = data[key]
+            out.setdefault("pred", data["pred"])
+        return out
+
+    def metrics(self, s: ViewSettings) -> list[dict]:
+        """Metric rows of every source matching ``s`` (atlases and the cache)."""
+        rows: list[dict] = []
+        seen: set[tuple] = set()
+        for key in ("cycle", "erf_memory", "erf_query", f"saliency_{s.saliency_method}_memory",
+                    f"saliency_{s.saliency_method}_query"):
+            for a in self._sources(key, s):
+                for r in a.metrics():
+                    ident = (r["method"], r["frame"], r["object"])
+                    if r["method"] == key and ident not in seen:
+                        seen.add(ident)
+                        rows.append(r)
+        return rows

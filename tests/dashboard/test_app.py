@@ -1,0 +1,61 @@
+"""The dashboard driven headless with Streamlit's AppTest."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from .conftest import APP
+
+
+@pytest.fixture()
+def app(dashboard_env, monkeypatch):
+    for k, v in dashboard_env.items():
+        monkeypatch.setenv(k, v)
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _captions(at) -> list[str]:
+    return [c for img in at.get("image") for c in img.captions]
+
+
+def test_first_view_shows_both_checkpoints(app):
+    caps = _captions(app)
+    assert any(c.startswith("A: tiny-A") for c in caps) and any(c.startswith("B: tiny-B") for c in caps)
+    for name in ("A: cycle-ERF", "B: cycle-ERF", "A: classic ERF (memory)", "B: saliency (memory)",
+                 "A - B: cycle-ERF"):
+        assert name in caps
+    assert len(app.get("image")) >= 12
+    assert [b.label for b in app.get("download_button")] == ["Export view (PNG)", "Export view (PDF)", "Maps (.npz)"]
+    assert len(app.dataframe) == 2  # per-frame and per-video metric tables
+    assert not app.error
+
+
+def test_browse_sequence_frame_method_and_scaling(app):
+    at = app
+    names = at.selectbox(key="sequence").options
+    at.selectbox(key="sequence").set_value(names[1]).run()
+    assert not at.exception and at.metric[0].value == names[1]
+    at.slider(key="frame").set_value(3).run()
+    assert not at.exception
+    assert any("frame 00003" in c for c in _captions(at))
+    at.selectbox(key="saliency_method").set_value("gradcam").run()
+    assert not at.exception and "A: gradcam (memory)" in _captions(at)
+    at.radio(key="scaling").set_value("per map").run()
+    assert not at.exception
+    at.radio(key="wrt").set_value("query").run()
+    assert not at.exception and "B: classic ERF (query)" in _captions(at)
+    frames = at.dataframe[0].value
+    assert set(frames["method"]) >= {"cycle", "erf_query", "saliency_gradcam_query"}
+
+
+def test_bad_dataset_is_a_clear_message(dashboard_env, monkeypatch, tmp_path):
+    for k, v in dashboard_env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("ERFKIT_DASHBOARD_DATA", str(tmp_path / "nowhere"))
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    assert at.error and "Cannot open the dataset" in at.error[0].value and "nowhere" in at.error[0].value

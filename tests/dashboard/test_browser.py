@@ -1,0 +1,99 @@
+"""The dashboard in a real browser: `streamlit run` on a free port, headless Chromium through Playwright.
+
+`make test` installs Debian's chromium; screenshots go to runs/test-screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from erfkit.cli.dashboard import streamlit_command
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "runs" / "test-screenshots"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(dashboard_env, tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    env = {**os.environ, **dashboard_env, "OMP_WAIT_POLICY": "PASSIVE"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(streamlit_command(port, "127.0.0.1"), env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _wait_until_idle(page, timeout_ms: int = 180_000) -> None:
+    """The app has run: images are shown and the 'running' indicator is gone."""
+    page.wait_for_selector('[data-testid="stImage"] img', timeout=timeout_ms)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
+    page.wait_for_timeout(500)
+
+
+def test_dashboard_renders_in_chromium(server):
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM} (make test installs it)"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(server)
+        _wait_until_idle(page)
+        images = page.locator('[data-testid="stImage"] img')
+        assert images.count() >= 12
+        widths = page.eval_on_selector_all('[data-testid="stImage"] img', "els => els.map(e => e.naturalWidth)")
+        assert all(w > 0 for w in widths), widths  # every image decoded
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.locator('[data-testid="stAlert"]').filter(has_text="error").count() == 0
+        page.screenshot(path=str(SHOTS / "dashboard-first-view.png"), full_page=True)
+
+        before = page.get_by_text("frame 00000").count()
+        thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+        thumb.focus()
+        thumb.press("ArrowRight")
+        page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')]"
+                               ".some(e => e.textContent.includes('frame 00001'))", timeout=180_000)
+        _wait_until_idle(page)
+        assert before > 0 and page.locator('[data-testid="stException"]').count() == 0
+        page.screenshot(path=str(SHOTS / "dashboard-frame-1.png"), full_page=True)
+        browser.close()
