@@ -2,7 +2,7 @@
 
 from .config import TRAIN_PRESETS, TrainConfig, apply_overrides, load_config_file, train_config
 from .step import TrainStep
-from .trainer import TrainingError, train, validate
+from .trainer import TrainingError, fit, train, validate
 
 __all__ = ["TrainConfig", "TRAIN_PRESETS", "train_config", "apply_overrides", "load_config_file", "TrainStep",
-           "train", "validate", "TrainingError"]
+           "train", "fit", "validate", "TrainingError"]

@@ -42,7 +42,7 @@ from .config import TrainConfig
 from .state import load_train_state, save_train_state
 from .step import TrainStep
 
-__all__ = ["train", "TrainingError", "validate"]
+__all__ = ["train", "fit", "TrainingError", "validate"]
 
 LOG_COLUMNS = ["step", "epoch", "loss", "forward", "cyclic", "lr", "max_skip", "seconds", "val_jf"]
 
@@ -120,7 +120,14 @@ class _Log:
 
 def train(config: TrainConfig, data: str | os.PathLike, out: str | os.PathLike, *, resume: bool = False,
           device: str | torch.device | None = None, progress: bool = True, label: str | None = None) -> Path:
-    """Train an STM and return the path of the final ``model.safetensors``.
+    """Train an STM and return the path of the final ``model.safetensors`` (see :func:`fit`)."""
+    return fit(config, data, out, resume=resume, device=device, progress=progress, label=label)[0]
+
+
+def fit(config: TrainConfig, data: str | os.PathLike, out: str | os.PathLike, *, resume: bool = False,
+        device: str | torch.device | None = None, progress: bool = True,
+        label: str | None = None) -> tuple[Path, STM]:
+    """Train an STM; returns the path of the final ``model.safetensors`` and the trained model.
 
     Args:
         config: the run's settings.
@@ -265,4 +272,4 @@ def train(config: TrainConfig, data: str | os.PathLike, out: str | os.PathLike, 
             writer.close()
     if world > 1:
         dist.barrier()
-    return out / "model.safetensors"
+    return out / "model.safetensors", model
