@@ -23,6 +23,7 @@ VERBS = {
     "erf": "erfkit.cli.erf",
     "experiment": "erfkit.cli.experiment",
     "dashboard": "erfkit.cli.dashboard",
+    "figures": "erfkit.cli.figures",
     "info": "erfkit.cli.info",
 }
 

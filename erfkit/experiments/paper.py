@@ -142,7 +142,7 @@ def table5(ctx: ExperimentContext) -> list[dict]:
 
 def fig3(ctx: ExperimentContext) -> list[dict]:
     """J&F and FPS against the number of correction steps N."""
-    ns = (0, 2, 5, 10) if ctx.quick else (0, 1, 2, 5, 10, 20)
+    ns = (0, 5, 10) if ctx.quick else (0, 1, 2, 5, 10, 20)
     series: dict[str, list[tuple[float, float, float]]] = {}
     csv_rows, rows = [], []
     for label, model in (("baseline", ctx.baseline), ("cyclic", ctx.cyclic)):
