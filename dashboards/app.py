@@ -21,7 +21,7 @@ import streamlit as st
 from erfkit.data.davis import DavisDataset
 from erfkit.errors import ErfkitError
 from erfkit.evaluation.davis import score_sequence
-from erfkit.explain.saliency import SALIENCY_METHODS
+from erfkit.explain.attribution import SALIENCY_METHODS
 from erfkit.explain.store import MapStore, ViewSettings, find_atlases
 from erfkit.inference.predictor import VideoPredictor
 from erfkit.model.checkpoint import load_checkpoint

@@ -48,10 +48,12 @@ def environment(args: argparse.Namespace) -> dict[str, str]:
     checkpoints = [Path(c) for c in (args.checkpoint or DEFAULT_CHECKPOINTS)]
     if len(checkpoints) != 2:
         raise ConfigError("give --checkpoint exactly twice (A and B), or not at all")
-    from ..model.checkpoint import resolve_checkpoint_path
+    from ..data.davis import DavisDataset
+    from ..model.checkpoint import load_checkpoint
 
+    DavisDataset(data, args.split)  # clear errors now rather than in the browser
     for c in checkpoints:
-        resolve_checkpoint_path(c)  # a clear error now rather than in the browser
+        load_checkpoint(c)
     env = {
         "ERFKIT_DASHBOARD_DATA": str(data.resolve()),
         "ERFKIT_DASHBOARD_SPLIT": args.split,

@@ -3,6 +3,7 @@
 Examples:
   erfkit segment --checkpoint checkpoints/stm-tiny-cyclic --data data/synth --split val --out runs/res
   erfkit segment --checkpoint C --frames my_video/ --mask first.png --out res/
+  erfkit segment --checkpoint C --data ytvos --youtube --split valid --out res/
   erfkit segment --checkpoint C --data data/synth --out res --gc-iters 10 --gc-rate 180 --gc-every 5
 
 A re-run with the same settings skips the videos already complete (so an
@@ -45,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--data", help="DAVIS-layout dataset root")
     src.add_argument("--frames", help="folder of frames (with --mask)")
     p.add_argument("--mask", help="first-frame index mask (with --frames)")
-    p.add_argument("--split", default="val", help="ImageSets/2017 list (default val)")
+    p.add_argument("--youtube", action="store_true", help="--data is a YouTube-VOS layout (meta.json)")
+    p.add_argument("--split", default=None, help="ImageSets/2017 list (default val; YouTube-VOS: valid)")
     p.add_argument("--resolution", default=None, help="resolution folder (found when only one)")
     p.add_argument("--sequences", default=None, help="comma-separated subset of the split")
     p.add_argument("--out", required=True, help="results folder (<sequence>/<frame>.png)")
@@ -67,9 +69,16 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.runner import segment_dataset
 
     if args.data:
-        from ..data.davis import DavisDataset
+        if args.youtube:
+            from ..data.youtube import YouTubeVOSDataset
 
-        ds = DavisDataset(args.data, args.split, args.resolution)
+            args.split = args.split or "valid"
+            ds = YouTubeVOSDataset(args.data, args.split)
+        else:
+            from ..data.davis import DavisDataset
+
+            args.split = args.split or "val"
+            ds = DavisDataset(args.data, args.split, args.resolution)
         names = ds.names
         if args.sequences:
             wanted = [s.strip() for s in args.sequences.split(",") if s.strip()]
@@ -87,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"segmented {stats.frames} frames of {stats.sequences} videos at {stats.fps:.1f} frames/s "
           f"({stats.skipped} already complete) into {Path(args.out)}")
     if args.eval:
-        if not args.data:
-            raise ConfigError("--eval needs --data (ground truth)")
+        if not args.data or args.youtube:
+            raise ConfigError("--eval needs --data with a DAVIS layout (YouTube-VOS: erfkit eval --youtube)")
         from ..evaluation.davis import evaluate_davis
 
         res = evaluate_davis(args.data, args.out, args.split, resolution=args.resolution,

@@ -374,20 +374,18 @@ def make_synth(out: str | os.PathLike, config: SynthConfig | str = "default", *,
         jobs = [(config, split, i, str(tmp), res)
                 for split, n in (("train", config.train_videos), ("val", config.val_videos)) for i in range(n)]
         workers = min(workers or min(2, os.cpu_count() or 1), len(jobs))
-        bar = tqdm(total=len(jobs), desc="synth", unit="video", disable=not progress)
-        if workers > 1:
-            ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                results = []
-                for r in pool.map(_write_video, jobs):
-                    results.append(r)
+        results = []
+        with tqdm(total=len(jobs), desc="synth", unit="video", disable=not progress) as bar:
+            if workers > 1:
+                ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+                with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                    for r in pool.map(_write_video, jobs):
+                        results.append(r)
+                        bar.update()
+            else:
+                for job in jobs:
+                    results.append(_write_video(job))
                     bar.update()
-        else:
-            results = []
-            for job in jobs:
-                results.append(_write_video(job))
-                bar.update()
-        bar.close()
         splits: dict[str, list[str]] = {"train": [], "val": []}
         videos = {}
         for split, name, info in results:

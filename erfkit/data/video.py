@@ -111,8 +111,7 @@ class VideoSequence:
                                 f"{self.frame_paths[index].name} is {size[1]}x{size[0]}", path)
             if not mask.any():
                 raise DataError("mask is empty: it labels no object", path)
-        if max_objects is not None:
-            too_big = [o for o in self.object_frames if o > max_objects]
-            if too_big:
-                raise DataError(f"object id {max(too_big)} exceeds the {max_objects} objects supported",
-                                self.annotation_paths[self.object_frames[max(too_big)]])
+        if max_objects is not None and len(self.object_frames) > max_objects:
+            first = self.annotation_paths[self.prompt_indices[0]]
+            raise DataError(f"{len(self.object_frames)} objects, more than the {max_objects} allowed "
+                            "(--max-objects)", first)

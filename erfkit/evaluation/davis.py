@@ -278,25 +278,24 @@ def evaluate_davis(data: str | os.PathLike, results: str | os.PathLike, split: s
     order = {n: i for i, n in enumerate(names)}
     workers = max(1, min(workers or min(os.cpu_count() or 1, 8), len(jobs)))
     out: list[SequenceScores] = []
-    bar = tqdm(total=len(jobs), desc=f"eval {split}", unit="seq", disable=not progress)
-    if workers == 1:
-        for j in jobs:
-            r = _job(j)
-            if isinstance(r, DataError):
-                raise r
-            out.append(r)
-            bar.update()
-    else:
-        # Longest sequences first balances the workers.
-        jobs.sort(key=lambda j: -len(j[1]))
-        ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-        with ctx.Pool(workers) as pool:
-            for r in pool.imap_unordered(_job, jobs):
+    with tqdm(total=len(jobs), desc=f"eval {split}", unit="seq", disable=not progress) as bar:
+        if workers == 1:
+            for j in jobs:
+                r = _job(j)
                 if isinstance(r, DataError):
-                    pool.terminate()
                     raise r
                 out.append(r)
                 bar.update()
-    bar.close()
+        else:
+            # Longest sequences first balances the workers.
+            jobs.sort(key=lambda j: -len(j[1]))
+            ctx = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+            with ctx.Pool(workers) as pool:
+                for r in pool.imap_unordered(_job, jobs):
+                    if isinstance(r, DataError):
+                        pool.terminate()
+                        raise r
+                    out.append(r)
+                    bar.update()
     out.sort(key=lambda s: order[s.name])
     return DavisResults(split, out)

@@ -1,12 +1,12 @@
 """Explanations: cycle-ERF, classic ERF, Captum saliency, map metrics, per-video atlases."""
 
 from .atlas import ATLAS_METHODS, Atlas, AtlasConfig, build_atlas
-from .cycle_erf import CycleERFConfig, CycleERFResult, cycle_erf, cycle_erf_loop
+from .cycle import CycleERFConfig, CycleERFResult, cycle_erf, cycle_erf_loop
 from .erf import (ERFResult, centred_average, classic_erf, erf_display, high_contribution_area_ratio,
                   object_centroid)
 from .metrics import (METRIC_COLUMNS, basic_metrics, deletion_insertion, energy_inside, pointing_game,
                       randomized_model, sanity_similarity)
-from .saliency import SALIENCY_METHODS, SaliencyConfig, saliency
+from .attribution import SALIENCY_METHODS, SaliencyConfig, saliency
 
 __all__ = ["cycle_erf", "cycle_erf_loop", "CycleERFConfig", "CycleERFResult", "classic_erf", "ERFResult",
            "object_centroid", "centred_average", "erf_display", "high_contribution_area_ratio", "saliency",

@@ -51,10 +51,10 @@ from ..errors import ConfigError, DataError
 from ..files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..inference.predictor import VideoPredictor, frame_tensor, onehot
 from ..model.stm import STM
-from .cycle_erf import CycleERFConfig, cycle_erf
+from .cycle import CycleERFConfig, cycle_erf
 from .erf import classic_erf, object_centroid
 from .metrics import METRIC_COLUMNS, basic_metrics, deletion_insertion, randomized_model, sanity_similarity
-from .saliency import SALIENCY_METHODS, SaliencyConfig, saliency
+from .attribution import SALIENCY_METHODS, SaliencyConfig, saliency
 
 __all__ = ["AtlasConfig", "Atlas", "build_atlas", "ATLAS_METHODS", "model_fingerprint", "sequence_fingerprint"]
 
@@ -420,7 +420,16 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
     out.mkdir(parents=True, exist_ok=True)
     write_index()
 
-    bar = tqdm(total=len(todo), desc=f"atlas {sequence.name}", unit="frame", disable=not progress)
+    with tqdm(total=len(todo), desc=f"atlas {sequence.name}", unit="frame", disable=not progress) as bar:
+        _build_frames(model, v, cfg, todo, out, done, write_index, bar, dev)
+    atlas = Atlas(out)
+    atomic_write_text(out / "metrics.csv", _table(atlas.metrics()))
+    return atlas
+
+
+def _build_frames(model: STM, v: "_Video", cfg: AtlasConfig, todo: list[int], out: Path, done: list[int],
+                  write_index, bar, dev: torch.device) -> None:
+    sequence, x_t, y_t, preds = v.sequence, v.x_t, v.y_t, v.preds
     for start in range(0, len(todo), cfg.batch_size):
         batch = todo[start:start + cfg.batch_size]
         xs = torch.cat([frame_tensor(sequence.read_frame(i), dev) for i in batch])
@@ -445,10 +454,6 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
             done.append(l)
             write_index()
             bar.update()
-    bar.close()
-    atlas = Atlas(out)
-    atomic_write_text(out / "metrics.csv", _table(atlas.metrics()))
-    return atlas
 
 
 def _metrics(model: STM, v: _Video, l: int, x_l: torch.Tensor, maps: dict[str, torch.Tensor], cfg: AtlasConfig,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -58,7 +59,26 @@ def segment_sequence(predictor: VideoPredictor, sequence: VideoSequence, out_dir
     predictor.reset()
     stats = SegmentStats(sequences=1)
     kept = []
-    out = Path(out_dir) if out_dir is not None else None
+    final = Path(out_dir) if out_dir is not None else None
+    # The masks go to a hidden folder that becomes out_dir only when the video is complete.
+    out = None if final is None else final.parent / f".{final.name}.partial"
+    if out is not None:
+        shutil.rmtree(out, ignore_errors=True)
+    try:
+        _run(predictor, sequence, out, stats, kept, keep, progress)
+    except BaseException:
+        if out is not None:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    if out is not None and final is not None:
+        if final.exists():
+            shutil.rmtree(final)
+        out.rename(final)
+    return stats, kept
+
+
+def _run(predictor: VideoPredictor, sequence: VideoSequence, out: Path | None, stats: SegmentStats, kept: list,
+         keep: bool, progress: bool) -> None:
     for t in tqdm(range(len(sequence)), desc=sequence.name, unit="frame", disable=not progress, leave=False):
         frame = sequence.read_frame(t)
         prompt = sequence.prompt(t)
@@ -74,7 +94,6 @@ def segment_sequence(predictor: VideoPredictor, sequence: VideoSequence, out_dir
             write_mask(out / f"{sequence.frame_name(t)}.png", labels)
         if keep:
             kept.append(labels)
-    return stats, kept
 
 
 def _settings(model: STM, predictor: VideoPredictor) -> dict[str, Any]:
@@ -112,14 +131,14 @@ def segment_dataset(predictor: VideoPredictor, sequences: Iterable[VideoSequence
         resume = True
     atomic_write_json(manifest, settings)
     stats = SegmentStats()
-    bar = tqdm(sequences, total=total, desc="segment", unit="video", disable=not progress)
-    for seq in bar:
-        if resume and _complete(seq, out / seq.name):
-            stats.skipped += 1
-            continue
-        s, _ = segment_sequence(predictor, seq, out / seq.name)
-        stats.sequences += 1
-        stats.frames += s.frames
-        stats.seconds += s.seconds
-        bar.set_postfix(fps=f"{stats.fps:.1f}")
+    with tqdm(sequences, total=total, desc="segment", unit="video", disable=not progress) as bar:
+        for seq in bar:
+            if resume and _complete(seq, out / seq.name):
+                stats.skipped += 1
+                continue
+            s, _ = segment_sequence(predictor, seq, out / seq.name)
+            stats.sequences += 1
+            stats.frames += s.frames
+            stats.seconds += s.seconds
+            bar.set_postfix(fps=f"{stats.fps:.1f}")
     return stats

@@ -155,6 +155,10 @@ def fit(config: TrainConfig, data: str | os.PathLike, out: str | os.PathLike, *,
                               "(only --epochs may change)")
     elif not resume and state_path.exists():
         raise ConfigError(f"{out}: a run exists here; use --resume to continue it or choose another folder")
+    dataset = ClipDataset(data, "train", frames=config.frames, max_skip=config.max_skip,
+                          max_objects=config.max_objects, size=config.size, augment=config.augment,
+                          seed=config.seed, length=None)  # bad data fails here, before the run folder exists
+    dataset.length = len(dataset.videos) * config.clips_per_video
     if main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "config.json", config.to_dict())
@@ -166,10 +170,6 @@ def fit(config: TrainConfig, data: str | os.PathLike, out: str | os.PathLike, *,
     model.train(not config.freeze_bn)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
                                  weight_decay=config.weight_decay)
-    dataset = ClipDataset(data, "train", frames=config.frames, max_skip=config.max_skip,
-                          max_objects=config.max_objects, size=config.size, augment=config.augment,
-                          seed=config.seed, length=None)
-    dataset.length = len(dataset.videos) * config.clips_per_video
     start_epoch, start_batch, global_step = 0, 0, 0
     if resume and state_path.is_file():
         meta = load_train_state(state_path, model, optimizer)

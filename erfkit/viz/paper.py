@@ -24,7 +24,7 @@ import torch
 from ..data.davis import DavisDataset
 from ..data.video import VideoSequence
 from ..evaluation.davis import score_sequence
-from ..explain.cycle_erf import CycleERFConfig, cycle_erf
+from ..explain.cycle import CycleERFConfig, cycle_erf
 from ..inference.correction import GCConfig
 from ..inference.predictor import VideoPredictor, frame_tensor, onehot
 from ..inference.runner import segment_sequence

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from erfkit.explain.cycle_erf import CycleERFConfig, cycle_erf, cycle_erf_loop
+from erfkit.explain.cycle import CycleERFConfig, cycle_erf, cycle_erf_loop
 from erfkit.explain.metrics import randomized_model, sanity_similarity
 from erfkit.model import build_model
 from erfkit.model.loss import segmentation_loss

@@ -10,7 +10,7 @@ from erfkit.explain.erf import (centred_average, classic_erf, erf_display, high_
                                 object_centroid)
 from erfkit.explain.metrics import (auc, basic_metrics, deletion_insertion, energy_inside, pointing_game,
                                     randomized_model, sanity_similarity)
-from erfkit.explain.saliency import SALIENCY_METHODS, ObjectScore, SaliencyConfig, saliency
+from erfkit.explain.attribution import SALIENCY_METHODS, ObjectScore, SaliencyConfig, saliency
 
 
 @pytest.fixture(scope="module")
