@@ -1,0 +1,72 @@
+"""Shared helpers of the benchmarks: machine facts, timing, result files.
+
+Every benchmark writes ``benchmarks/results/<name>.json`` with its numbers, the
+command that produced them, the machine and the date; ``python -m
+benchmarks.report`` turns those files into BENCHMARKS.md.  Timings are
+medians of repeated runs, and ratios are measured side by side in one run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
+
+
+def median_time(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> tuple[float, list[float]]:
+    """Median wall time of ``fn`` over ``repeats`` runs (after ``warmup`` runs)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def save(name: str, results: dict[str, Any]) -> Path:
+    """Write a result file with the command, machine and date."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    doc = {"benchmark": name, "command": "python -m benchmarks." + name + " " + " ".join(sys.argv[1:]),
+           "date": datetime.date.today().isoformat(), "machine": machine(), **results}
+    path = RESULTS / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=float) + "\n")
+    tmp.replace(path)
+    print(json.dumps(results, indent=2, default=float))
+    return path
+
+
+def synth_data() -> Path:
+    """The default synthetic benchmark (made if missing)."""
+    from erfkit.data.synth import default_synth_root, make_synth
+
+    root = ROOT / default_synth_root() if not default_synth_root().is_absolute() else default_synth_root()
+    if not (root / "ImageSets").is_dir():
+        make_synth(root, "default", force=root.exists())
+    return root
