@@ -2,7 +2,8 @@
 
 NAME is table3 (baseline / +cyclic / +GC / both), table4 (reference sets),
 table5 (low-quality memory masks), fig3 (J&F and FPS against N), fig4 (J&F
-against alpha), or all.
+against alpha), cycle_erf (map metrics of baseline against cyclic, the
+paper's Figure 6 claim), or all.
 
 Examples:
   erfkit experiment table3 --data data/synth --baseline checkpoints/stm-tiny-baseline --cyclic checkpoints/stm-tiny-cyclic --out results
@@ -17,7 +18,7 @@ HELP = "the paper's Tables 3-5 and Figures 3-4 on a dataset"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", help="table3, table4, table5, fig3, fig4 or all")
+    p.add_argument("name", help="table3, table4, table5, fig3, fig4, cycle_erf or all")
     p.add_argument("--data", required=True)
     p.add_argument("--baseline", required=True, help="baseline checkpoint")
     p.add_argument("--cyclic", required=True, help="cyclic checkpoint")

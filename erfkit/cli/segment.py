@@ -40,8 +40,33 @@ def build_predictor(args: argparse.Namespace):
                           gc=gc, max_objects=args.max_objects)
 
 
+class CopyFirst:
+    """The trivial floor: the masks given at a frame, copied to every later frame (no model)."""
+
+    max_objects = None
+
+    def settings(self) -> dict:
+        return {"method": "copy-first"}
+
+    def reset(self) -> None:
+        self.labels_ = None
+
+    def step(self, frame, mask=None):
+        import numpy as np
+
+        if mask is not None:
+            base = self.labels_ if self.labels_ is not None else np.zeros(mask.shape, np.uint8)
+            self.labels_ = np.where(mask > 0, mask, base).astype(np.uint8)
+        return self.labels_
+
+    def labels(self, labels):
+        return labels
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="our .safetensors (or folder), or a foreign STM checkpoint")
+    p.add_argument("--checkpoint", help="our .safetensors (or folder), or a foreign STM checkpoint")
+    p.add_argument("--copy-first", action="store_true",
+                   help="no model: copy the first-frame mask to every frame (the trivial floor)")
     src = p.add_argument_group("input (one of)")
     src.add_argument("--data", help="DAVIS-layout dataset root")
     src.add_argument("--frames", help="folder of frames (with --mask)")
@@ -65,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give either --data ROOT or --frames DIR --mask FIRST.png")
     if args.frames and not args.mask:
         raise ConfigError("--frames needs --mask FIRST.png")
-    predictor = build_predictor(args)
+    if bool(args.checkpoint) == bool(args.copy_first):
+        raise ConfigError("give --checkpoint, or --copy-first for the trivial floor")
+    predictor = CopyFirst() if args.copy_first else build_predictor(args)
     from ..inference.runner import segment_dataset
 
     if args.data:

@@ -177,8 +177,15 @@ def fig4(ctx: ExperimentContext) -> list[dict]:
     return csv_rows
 
 
+def cycle_erf(ctx: ExperimentContext) -> list[dict]:
+    """Cycle-ERF (and classic ERF, saliency) metrics of baseline against cyclic (see :mod:`.erf_study`)."""
+    from .erf_study import cycle_erf_study
+
+    return cycle_erf_study(ctx)
+
+
 EXPERIMENTS: dict[str, Callable[[ExperimentContext], list[dict]]] = {
-    "table3": table3, "table4": table4, "table5": table5, "fig3": fig3, "fig4": fig4}
+    "table3": table3, "table4": table4, "table5": table5, "fig3": fig3, "fig4": fig4, "cycle_erf": cycle_erf}
 
 
 def run_experiment(name: str, data: str | os.PathLike, baseline: STM, cyclic: STM, out: str | os.PathLike, *,

@@ -25,7 +25,7 @@ oldest other frames are dropped first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -143,6 +143,13 @@ class VideoPredictor:
     def memory_frames(self) -> list[int]:
         """Indices of the frames held in memory (the temporary previous frame excluded)."""
         return [e.index for e in self._s.entries]
+
+    def settings(self) -> dict:
+        """What decides this predictor's output: the checkpoint's hash, the architecture, the inference settings."""
+        info = getattr(self.model, "checkpoint", None)
+        return {"checkpoint_sha256": info.sha256 if info is not None else None,
+                "model": self.model.config.to_dict(), "memory": self.strategy, "mem_every": self.mem_every,
+                "max_memory_frames": self.max_memory_frames, "gc": asdict(self.gc)}
 
     # ------------------------------------------------------------------- step
     @torch.no_grad()

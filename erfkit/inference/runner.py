@@ -6,9 +6,9 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from tqdm.auto import tqdm
 
@@ -16,7 +16,6 @@ from ..data.masks import write_mask
 from ..data.video import VideoSequence
 from ..errors import DataError
 from ..files import atomic_write_json
-from ..model.stm import STM
 from .correction import GCConfig
 from .predictor import VideoPredictor
 
@@ -96,13 +95,6 @@ def _run(predictor: VideoPredictor, sequence: VideoSequence, out: Path | None, s
             kept.append(labels)
 
 
-def _settings(model: STM, predictor: VideoPredictor) -> dict[str, Any]:
-    info = getattr(model, "checkpoint", None)
-    return {"checkpoint_sha256": info.sha256 if info is not None else None,
-            "model": model.config.to_dict(), "memory": predictor.strategy, "mem_every": predictor.mem_every,
-            "max_memory_frames": predictor.max_memory_frames, "gc": asdict(predictor.gc)}
-
-
 def _complete(sequence: VideoSequence, out_dir: Path) -> bool:
     return out_dir.is_dir() and all((out_dir / f"{n}.png").is_file() for n in sequence.frame_names)
 
@@ -118,7 +110,7 @@ def segment_dataset(predictor: VideoPredictor, sequences: Iterable[VideoSequence
     """
     out = Path(out_root)
     manifest = out / RUN_MANIFEST
-    settings = _settings(predictor.model, predictor)
+    settings = predictor.settings()
     resume = False
     if manifest.is_file() and not overwrite:
         try:
