@@ -24,7 +24,7 @@ import numpy as np
 
 from erfkit.data.masks import read_mask, write_mask
 from erfkit.evaluation.davis import DavisResults, SequenceScores, evaluate_davis
-from erfkit.evaluation.measures import boundary_map, bound_radius
+from erfkit.evaluation.measures import f_measure_reference, jaccard
 
 from .common import ROOT, median_time, save
 
@@ -48,11 +48,14 @@ def make_input(work: Path) -> tuple[Path, Path]:
     return root, res
 
 
-def _official_sequence(args: tuple[Path, Path]) -> SequenceScores:
-    """davis2017-evaluation's semi-supervised loop, written out (cv2.dilate with skimage's disk)."""
+def _cv2_dilate(boundary: np.ndarray, disk: np.ndarray) -> np.ndarray:
     import cv2
-    from skimage.morphology import disk
 
+    return cv2.dilate(boundary.astype(np.uint8), disk.astype(np.uint8)).astype(bool)
+
+
+def _official_sequence(args: tuple[Path, Path]) -> SequenceScores:
+    """davis2017-evaluation's semi-supervised loop: every object and frame, boundaries dilated with cv2."""
     gt_dir, res_dir = args
     files = sorted(gt_dir.glob("*.png"))
     gt = np.stack([read_mask(f) for f in files])
@@ -62,25 +65,11 @@ def _official_sequence(args: tuple[Path, Path]) -> SequenceScores:
     res = np.stack([read_mask(res_dir / f.name) for f in ev])
     J = np.zeros((K, len(ev)))
     F = np.zeros((K, len(ev)))
-    se = disk(bound_radius(gt.shape[1:])).astype(np.uint8)
     for k in range(1, K + 1):
         for i in range(len(ev)):
             a, b = res[i] == k, gt[i + 1] == k
-            u = np.logical_or(a, b).sum()
-            J[k - 1, i] = 1.0 if u == 0 else np.logical_and(a, b).sum() / u
-            fb, gb = boundary_map(a), boundary_map(b)
-            fd = cv2.dilate(fb.astype(np.uint8), se)
-            gd = cv2.dilate(gb.astype(np.uint8), se)
-            nf, ng = fb.sum(), gb.sum()
-            if nf == 0 and ng > 0:
-                p, r = 1.0, 0.0
-            elif nf > 0 and ng == 0:
-                p, r = 0.0, 1.0
-            elif nf == 0 and ng == 0:
-                p, r = 1.0, 1.0
-            else:
-                p, r = (fb & gd.astype(bool)).sum() / nf, (gb & fd.astype(bool)).sum() / ng
-            F[k - 1, i] = 0.0 if p + r == 0 else 2 * p * r / (p + r)
+            J[k - 1, i] = jaccard(a, b)
+            F[k - 1, i] = f_measure_reference(a, b, dilate=_cv2_dilate)
     return SequenceScores(gt_dir.name, [f.stem for f in ev], J, F)
 
 

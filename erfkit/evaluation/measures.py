@@ -222,15 +222,24 @@ def frame_measures(pred: np.ndarray, gt: np.ndarray, num_objects: int, r: int | 
     return J, F
 
 
-def f_measure_reference(pred: np.ndarray, gt: np.ndarray, bound_th: float = 0.008) -> float:
-    """The toolkit's ``db_eval_boundary`` for one object, literally (slow; tests and benchmarks)."""
+def f_measure_reference(pred: np.ndarray, gt: np.ndarray, bound_th: float = 0.008, dilate=None) -> float:
+    """The toolkit's ``db_eval_boundary`` for one object, literally (slow; tests and benchmarks).
+
+    Args:
+        dilate: ``f(boundary, disk) -> bool array``; default ``scipy.ndimage.binary_dilation``
+            (the toolkit uses ``cv2.dilate``: the same result).
+    """
     from scipy.ndimage import binary_dilation
     from skimage.morphology import disk
 
     r = bound_radius(gt.shape, bound_th)
+    se = disk(r)
     fb, gb = boundary_map(pred), boundary_map(gt)
-    fd = binary_dilation(fb, structure=disk(r))
-    gd = binary_dilation(gb, structure=disk(r))
+    if dilate is None:
+        def dilate(b, s):
+            return binary_dilation(b, structure=s)
+    fd = dilate(fb, se)
+    gd = dilate(gb, se)
     n_fg, n_gt = fb.sum(), gb.sum()
     if n_fg == 0 and n_gt > 0:
         precision, recall = 1.0, 0.0

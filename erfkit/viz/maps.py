@@ -64,8 +64,13 @@ def show_map(ax: Axes, m: np.ndarray, frame: np.ndarray | None = None, mask: np.
         ax.imshow(frame.mean(2) if frame.ndim == 3 else frame, cmap="gray", alpha=0.45)
     im = ax.imshow(m, cmap=HEAT_CMAP, norm=Normalize(0, vmax if vmax and vmax > 0 else max(float(m.max()), 1e-12)),
                    alpha=alpha if frame is not None else 1.0)
+    return _finish(ax, im, mask, GT_COLOR, title, colorbar)
+
+
+def _finish(ax: Axes, im, mask: np.ndarray | None, color: str, title: str | None, colorbar: bool):
+    """Outline, no axes, title, colour bar: the common end of every map panel."""
     if mask is not None:
-        outline(ax, mask, GT_COLOR, width=0.9)
+        outline(ax, mask, color, width=0.9)
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -81,15 +86,7 @@ def show_difference(ax: Axes, a: np.ndarray, b: np.ndarray, mask: np.ndarray | N
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     lim = max(float(np.abs(d).max()), 1e-12)
     im = ax.imshow(d, cmap=DIFF_CMAP, norm=TwoSlopeNorm(0.0, -lim, lim))
-    if mask is not None:
-        outline(ax, mask, "black", width=0.9)
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title)
-    if colorbar:
-        cb = ax.figure.colorbar(im, ax=ax, fraction=0.035, pad=0.02)
-        cb.ax.tick_params(labelsize=7)
-    return im
+    return _finish(ax, im, mask, "black", title, colorbar)
 
 
 def map_grid(rows: list[tuple[str, list[np.ndarray]]], frames: list[np.ndarray], masks: list[np.ndarray],
