@@ -17,7 +17,7 @@ PIP_FLAGS ?= --quiet
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DATA ?= data/synth
+SYNTH ?= data/synth
 PORT ?= 8501
 
 .PHONY: demo test checkpoints bench figures browser clean help
@@ -46,17 +46,19 @@ browser:
 	  echo "installing Debian chromium for the browser test"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
+# The dashboard on the default synthetic benchmark (made if missing) and the shipped checkpoints.
 demo: $(VENV)/.run
-	$(PY) -m erfkit dashboard --data $(DATA) --port $(PORT)
+	$(PY) -m erfkit dashboard --port $(PORT)
 
 test: $(VENV)/.dev browser
 	$(PY) -m pytest
 
 # Re-train the two shipped checkpoints (same data, seed, budget and data order).
 checkpoints: $(VENV)/.run
-	$(PY) -m erfkit synth $(DATA) --preset default --force
-	$(PY) -m erfkit train --data $(DATA) --preset cpu-tiny --mode baseline --seed 0 --out runs/stm-tiny-baseline --label stm-tiny-baseline
-	$(PY) -m erfkit train --data $(DATA) --preset cpu-tiny --mode cyclic --seed 0 --out runs/stm-tiny-cyclic --label stm-tiny-cyclic
+	$(PY) -m erfkit synth $(SYNTH) --preset default --force
+	rm -rf runs/stm-tiny-baseline runs/stm-tiny-cyclic
+	$(PY) -m erfkit train --data $(SYNTH) --preset cpu-tiny --mode baseline --seed 0 --out runs/stm-tiny-baseline --label stm-tiny-baseline
+	$(PY) -m erfkit train --data $(SYNTH) --preset cpu-tiny --mode cyclic --seed 0 --out runs/stm-tiny-cyclic --label stm-tiny-cyclic
 	mkdir -p checkpoints/stm-tiny-baseline checkpoints/stm-tiny-cyclic
 	cp runs/stm-tiny-baseline/model.safetensors checkpoints/stm-tiny-baseline/model.safetensors
 	cp runs/stm-tiny-cyclic/model.safetensors checkpoints/stm-tiny-cyclic/model.safetensors

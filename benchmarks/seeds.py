@@ -1,0 +1,59 @@
+"""J&F of the trained models on the synthetic val split, per seed, and the trivial floor.
+
+For every finished run `runs/seed<S>-<mode>` (40 epochs of the cpu-tiny
+preset; seed 0 is what ships in checkpoints/) this runs
+`erfkit segment --checkpoint runs/seed<S>-<mode> --data data/synth --out ... --eval`,
+and `erfkit segment --copy-first ...` for the floor (the first-frame mask copied
+to every frame).  Reports each J&F and, per mode, the mean and spread over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from erfkit.cli import main as cli
+
+from .common import ROOT, save, synth_data
+
+
+def evaluate(args: list[str], out: Path) -> dict:
+    assert cli(["segment", *args, "--data", str(synth_data()), "--out", str(out), "--eval", "--overwrite"]) == 0
+    with open(out / "global_results-val.csv") as f:
+        row = next(csv.DictReader(f))
+    return {k: float(v) for k, v in row.items()}
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__).parse_args()
+    runs = {}
+    for run in sorted((ROOT / "runs").glob("seed*-*")):
+        meta = run / "model.safetensors"
+        if not meta.is_file():
+            continue
+        from erfkit.model.checkpoint import load_checkpoint
+
+        info = load_checkpoint(run).checkpoint.metadata["training"]
+        if info["epochs_done"] != info["config"]["epochs"]:
+            continue  # still training
+        runs[run.name] = {"seed": info["seed"], "mode": info["mode"], "train_seconds": info["seconds"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, r in runs.items():
+            r["scores"] = evaluate(["--checkpoint", str(ROOT / "runs" / name)], Path(tmp) / name)
+        floor = evaluate(["--copy-first"], Path(tmp) / "floor")
+    per_mode = {}
+    for mode in ("baseline", "cyclic"):
+        jf = [r["scores"]["J&F-Mean"] for r in runs.values() if r["mode"] == mode]
+        if jf:
+            per_mode[mode] = {"seeds": len(jf), "mean": statistics.mean(jf),
+                              "std": statistics.stdev(jf) if len(jf) > 1 else 0.0, "values": jf}
+    save("seeds", {"runs": runs, "floor": floor, "per_mode": per_mode,
+                   "shipped": {"baseline": "runs/seed0-baseline", "cyclic": "runs/seed0-cyclic"}})
+
+
+if __name__ == "__main__":
+    main()
