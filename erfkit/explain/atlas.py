@@ -37,7 +37,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -265,7 +265,6 @@ class _Video:
     query_t: Any = None
     memory_t: Any = None
     random: STM | None = None
-    extra: dict = field(default_factory=dict)
 
     def labels(self, l: int) -> np.ndarray:
         """Ground truth of frame ``l`` where it exists, else the prediction."""

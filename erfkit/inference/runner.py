@@ -16,7 +16,6 @@ from ..data.masks import write_mask
 from ..data.video import VideoSequence
 from ..errors import DataError
 from ..files import atomic_write_json
-from .correction import GCConfig
 from .predictor import VideoPredictor
 
 __all__ = ["SegmentStats", "segment_sequence", "segment_dataset", "RUN_MANIFEST"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import binary_erosion
 
-from erfkit.data import DavisDataset, read_frame, read_mask
+from erfkit.data import DavisDataset
 from erfkit.data.synth import SYNTH_PRESETS, SynthConfig, make_synth, render_video
 from erfkit.errors import ConfigError, DataError
 

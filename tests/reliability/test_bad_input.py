@@ -6,7 +6,6 @@ folder) and runs a real CLI verb on it.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 

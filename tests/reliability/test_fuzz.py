@@ -6,7 +6,6 @@ of each test is set in ``settings`` below.
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
