@@ -92,6 +92,23 @@ def pad_like_panel(img: np.ndarray) -> np.ndarray:
     return np.concatenate([img, pad], axis=1)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def metric_rows(ckpt: str, root: str, split: str, sequence: str, settings: ViewSettings, stamp: int) -> list[dict]:
+    """The store's metric rows (``stamp`` changes when more frames are computed)."""
+    return get_store(ckpt, root, split, sequence, ATLAS, CACHE).metrics(settings)
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def overview_images(ckpts: tuple[str, str], root: str, split: str, sequence: str, settings: ViewSettings,
+                    t: int, k: int, scale: str) -> list[np.ndarray]:
+    """Thumbnails of frame ``t`` and the two cycle-ERFs on it (shared scale)."""
+    img = frame_image(root, split, sequence, t)
+    a, b = (get_store(c, root, split, sequence, ATLAS, CACHE).get(t, ["cycle"], settings)["cycle"][k]
+            .astype(np.float32) for c in ckpts)
+    va, vb = display_values([a, b], scale, True)
+    return [thumbnail(img), thumbnail(map_panel(va, img)), thumbnail(map_panel(vb, img))]
+
+
 def fail(message: str) -> None:
     st.error(message)
     st.stop()
@@ -247,8 +264,11 @@ def export(v, seq, frame, img, gt_k, preds, maps, keys, titles, labels, k) -> No
 
 def metrics_tab(v, stores, labels, preds, frame) -> None:
     rows = []
-    for label, store in zip(labels, stores):
-        for r in store.metrics(v["settings"]):
+    keys = ("cycle", "erf_memory", "erf_query", f"saliency_{v['settings'].saliency_method}_memory",
+            f"saliency_{v['settings'].saliency_method}_query")
+    for label, store, ckpt in zip(labels, stores, v["ckpts"]):
+        stamp = sum(len(store.available(key, v["settings"])) for key in keys)
+        for r in metric_rows(ckpt, v["root"], v["split"], v["seq"].name, v["settings"], stamp):
             if r["object"] == v["obj"]:
                 rows.append({"checkpoint": label, **{k: r[k] for k in ("method", "frame", "energy", "pointing",
                                                                           "area50", "deletion", "insertion", "sanity")}})
@@ -291,11 +311,8 @@ def overview_tab(v, stores, labels, keys, settings) -> None:
     for start in range(0, len(done), per_row):
         cols = st.columns(per_row)
         for c, t in zip(cols, done[start:start + per_row]):
-            img = frame_image(v["root"], v["split"], seq.name, t)
-            a, b = (s.get(t, ["cycle"], settings)["cycle"][k].astype(np.float32) for s in stores)
-            va, vb = display_values([a, b], v["value_scale"], True)
-            c.image([thumbnail(img), thumbnail(map_panel(va, img)), thumbnail(map_panel(vb, img))],
-                    caption=[seq.frame_name(t), labels[0], labels[1]])
+            c.image(overview_images(tuple(v["ckpts"]), v["root"], v["split"], seq.name, settings, t, k,
+                                    v["value_scale"]), caption=[seq.frame_name(t), labels[0], labels[1]])
 
 
 ABOUT = """

@@ -37,6 +37,7 @@ import json
 import os
 import shutil
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -214,8 +215,11 @@ class Atlas:
     def has(self, index: int) -> bool:
         return index in self.done and self.frame_file(index).is_file()
 
-    def load(self, index: int) -> dict[str, np.ndarray]:
+    def load(self, index: int, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """The arrays of frame ``index``: each map ``[K, H, W]`` (float16), ``pred [H, W]``, ``cycle_loss``.
+
+        Args:
+            keys: only these arrays (each is decompressed only when asked for).
 
         Raises:
             DataError: the frame is not in the atlas, or its file is corrupt.
@@ -227,8 +231,9 @@ class Atlas:
         path = self.frame_file(index)
         try:
             with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError, KeyError, EOFError) as e:
+                names = z.files if keys is None else [k for k in keys if k in z.files]
+                return {k: z[k] for k in names}
+        except (OSError, ValueError, KeyError, EOFError, zlib.error) as e:
             raise DataError(f"corrupt atlas frame ({e})", path) from None
 
     def metrics(self) -> list[dict[str, Any]]:

@@ -95,20 +95,32 @@ class MapStore:
         self.sha = model_fingerprint(model)
         self.atlases = [a for a in atlases if a.checkpoint_sha256 == self.sha and a.sequence == sequence.name]
         self.cache = Path(cache) / self.sha[:16] / sequence.name
+        self._cache_atlases: dict[Path, tuple[int, Atlas]] = {}
 
     def _cache_dir(self, group: str, s: ViewSettings) -> Path:
         cfg = json.dumps(s.group_config(group).to_dict(), sort_keys=True).encode()
         return self.cache / f"{group}-{hashlib.sha256(cfg).hexdigest()[:12]}"
 
+    def _cached(self, d: Path) -> Atlas | None:
+        """The cache atlas in ``d`` (re-read only when its index changed)."""
+        index = d / "index.json"
+        try:
+            stamp = index.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        hit = self._cache_atlases.get(d)
+        if hit is None or hit[0] != stamp:
+            try:
+                hit = (stamp, Atlas(d))
+            except Exception:  # damaged cache: recomputed on demand
+                return None
+            self._cache_atlases[d] = hit
+        return hit[1]
+
     def _sources(self, key: str, s: ViewSettings) -> list[Atlas]:
         found = [a for a in self.atlases if _provides(a, key, s)]
-        d = self._cache_dir(_group(key), s)
-        if (d / "index.json").is_file():
-            try:
-                found.append(Atlas(d))
-            except Exception:
-                pass
-        return found
+        cached = self._cached(self._cache_dir(_group(key), s))
+        return found + ([cached] if cached is not None else [])
 
     def available(self, key: str, s: ViewSettings) -> set[int]:
         """Frames whose ``key`` map is ready without computing."""
@@ -132,9 +144,8 @@ class MapStore:
                     progress(f"computing {key} of frame {self.sequence.frame_name(frame)}")
                 src = build_atlas(self.model, self.sequence, self._cache_dir(_group(key), s),
                                   s.group_config(_group(key)), frames=[frame], progress=False)
-            data = src.load(frame)
-            out[key] = data[key]
-            out.setdefault("pred", data["pred"])
+            data = src.load(frame, [key] if "pred" in out else [key, "pred"])
+            out.update(data)
         return out
 
     def metrics(self, s: ViewSettings) -> list[dict]:

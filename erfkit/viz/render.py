@@ -69,6 +69,7 @@ def _font():
     return ImageFont.load_default()
 
 
+@functools.lru_cache(maxsize=256)
 def _colorbar(height: int, cmap: str, low: str, high: str, note: str = "", width: int = 14) -> np.ndarray:
     """A vertical colour bar with its top and bottom values (and a note, e.g. the scale, under the top)."""
     bar = np.repeat(colorize(np.linspace(1, 0, height)[:, None], cmap), width, axis=1)
@@ -79,7 +80,9 @@ def _colorbar(height: int, cmap: str, low: str, high: str, note: str = "", width
     if note and height >= 36:
         d.text((width + 3, 12), note, fill="gray", font=_font())
     d.text((width + 3, height - 11), low, fill="black", font=_font())
-    return np.asarray(canvas)
+    out = np.asarray(canvas)
+    out.setflags(write=False)  # cached: shared by every panel with this scale
+    return out
 
 
 def _fmt(v: float) -> str:
