@@ -177,8 +177,7 @@ class VideoPredictor:
         given = self._new_objects(mask, size)
         if not s.ids and not given:
             raise DataError("the first frame needs a mask with at least one object")
-        old_ids = list(s.ids)
-        if old_ids and (s.entries or s.temporary is not None):
+        if s.ids and (s.entries or s.temporary is not None):
             probs = self.model.segment(x, self._read_memory()).softmax(1)
         else:
             probs = x.new_zeros((1, 1, *size))
@@ -213,11 +212,12 @@ class VideoPredictor:
             raise DataError(f"a mask is [H, W], got shape {mask.shape}")
         if mask.shape != size:
             raise DataError(f"mask is {mask.shape[1]}x{mask.shape[0]} but frame {self._s.t} is {size[1]}x{size[0]}")
-        ids = [int(v) for v in np.unique(mask) if 0 < v < 255]
+        ids = [int(v) for v in np.unique(mask) if v not in (0, 255)]
         if not ids:
             return []
-        if max(ids) > MAX_OBJECT_ID:
-            raise DataError(f"object id {max(ids)} is above {MAX_OBJECT_ID}")
+        if min(ids) < 0 or max(ids) > MAX_OBJECT_ID:
+            bad = min(ids) if min(ids) < 0 else max(ids)
+            raise DataError(f"object id {bad} outside 1..{MAX_OBJECT_ID} (255 is void)")
         total = len(set(self._s.ids) | set(ids))
         if self.max_objects is not None and total > self.max_objects:
             raise DataError(f"{total} objects, more than the {self.max_objects} allowed (--max-objects)")

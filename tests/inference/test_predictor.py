@@ -97,5 +97,9 @@ def test_bad_input(tiny_model, video):
     two[:5, :5], two[10:15, 10:15] = 1, 2
     with pytest.raises(DataError, match="2 objects, more than the 1 allowed"):
         VideoPredictor(tiny_model, max_objects=1).step(video.read_frame(0), two)
+    big = np.zeros(video.size, np.int32)
+    big[:4, :4] = 300
+    with pytest.raises(DataError, match="object id 300 outside 1..254"):
+        VideoPredictor(tiny_model).step(video.read_frame(0), big)
     with pytest.raises(ConfigError, match="unknown memory strategy"):
         VideoPredictor(tiny_model, memory="everything")
