@@ -6,6 +6,7 @@ table3-5 (markdown + CSV), the same figures the notebooks show.
 Examples:
   erfkit figures --out figures
   erfkit figures --out /tmp/f --small
+  erfkit figures --out figures --only fig1,fig6
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cyclic", default=str(DEFAULT_CHECKPOINTS[1]))
     p.add_argument("--split", default="val")
     p.add_argument("--small", action="store_true", help="a few CPU minutes: 2 videos, quick grids, 10 ERF steps")
+    p.add_argument("--only", default=None,
+                   help="comma-separated subset of fig1, fig6, fig5, fig3, fig4, table3, table4, table5 (default: all)")
     p.add_argument("--device", default="auto")
 
 
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         make_synth(data, "default", force=data.exists())
     baseline = load_checkpoint(args.baseline, device=args.device)
     cyclic = load_checkpoint(args.cyclic, device=args.device)
-    written = write_all(data, baseline, cyclic, args.out, small=args.small, split=args.split)
+    written = write_all(data, baseline, cyclic, args.out, small=args.small, split=args.split,
+                        only=args.only.split(",") if args.only else None)
     for p in written:
         print(p)
     return 0

@@ -23,6 +23,7 @@ import torch
 
 from ..data.davis import DavisDataset
 from ..data.video import VideoSequence
+from ..errors import ConfigError
 from ..evaluation.davis import score_sequence
 from ..explain.cycle import CycleERFConfig, cycle_erf
 from ..inference.correction import GCConfig
@@ -163,32 +164,46 @@ def cycle_erf_figure(dataset: DavisDataset, baseline: STM, cyclic: STM, sequence
     return fig, maps
 
 
+#: what :func:`write_all` can write, in order
+FIGURES = ("fig1", "fig6", "fig5", "fig3", "fig4", "table3", "table4", "table5")
+
+
 def write_all(data: str | os.PathLike, baseline: STM, cyclic: STM, out: str | os.PathLike, *, small: bool = False,
-              split: str = "val", progress: bool = True) -> list[Path]:
-    """Write every figure (PNG + PDF) and the tables into ``out``.
+              split: str = "val", only: list[str] | None = None, progress: bool = True) -> list[Path]:
+    """Write the figures (PNG + PDF) and the tables into ``out``.
 
     ``small``: one video for the experiments, the quick N/alpha grids, 10
     cycle-ERF steps; full: every video of the split and the paper's settings.
+    ``only``: a subset of :data:`FIGURES` (default: all of them).
     """
     from ..experiments import run_experiment
 
+    wanted = list(FIGURES) if only is None else list(only)
+    unknown = [w for w in wanted if w not in FIGURES]
+    if unknown:
+        raise ConfigError(f"unknown figure {unknown[0]!r}; choose from {', '.join(FIGURES)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ds = DavisDataset(data, split)
     written: list[Path] = []
     with paper_style():
-        seq = pick_distractor_video(ds, baseline, candidates=2 if small else None)
-        fig, _ = error_propagation(ds, baseline, cyclic, seq)
-        written += save_figure(fig, out / "fig1_error_propagation")
-        n = len(ds[seq])
-        refs = [int(t) for t in np.linspace(n // 6, n - 1, 4 if small else 6).round()]
-        fig, _ = cycle_erf_figure(ds, baseline, cyclic, seq, refs, steps=10 if small else 50)
-        written += save_figure(fig, out / "fig6_cycle_erf")
-        fig = qualitative(ds, baseline, cyclic, ds.names[:1 if small else 3])
-        written += save_figure(fig, out / "fig5_qualitative")
+        if "fig1" in wanted or "fig6" in wanted:
+            seq = pick_distractor_video(ds, baseline, candidates=2 if small else None)
+        if "fig1" in wanted:
+            fig, _ = error_propagation(ds, baseline, cyclic, seq)
+            written += save_figure(fig, out / "fig1_error_propagation")
+        if "fig6" in wanted:
+            n = len(ds[seq])
+            refs = [int(t) for t in np.linspace(n // 6, n - 1, 4 if small else 6).round()]
+            fig, _ = cycle_erf_figure(ds, baseline, cyclic, seq, refs, steps=10 if small else 50)
+            written += save_figure(fig, out / "fig6_cycle_erf")
+        if "fig5" in wanted:
+            fig = qualitative(ds, baseline, cyclic, ds.names[:1 if small else 3])
+            written += save_figure(fig, out / "fig5_qualitative")
     sequences = 1 if small else None
     for name in ("fig3", "fig4", "table3", "table4", "table5"):
-        run_experiment(name, data, baseline, cyclic, out, split=split, sequences=sequences, quick=small,
-                       progress=progress)
-    written += sorted(out.glob("fig[34].*")) + sorted(out.glob("table*.md"))
+        if name in wanted:
+            run_experiment(name, data, baseline, cyclic, out, split=split, sequences=sequences, quick=small,
+                           progress=progress)
+            written += sorted(out.glob(f"{name}.*"))
     return written

@@ -80,3 +80,17 @@ def test_synth_verb(tmp_path, capsys):
     assert (tmp_path / "s" / "ImageSets" / "2017" / "val.txt").read_text().count("\n") == 1
     assert main(["synth", str(tmp_path / "t"), "--size", "48by64"]) == 2
     assert "--size" in capsys.readouterr().err
+
+
+def test_figures_verb_writes_only_what_is_asked(tmp_path, tiny_synth, ckpt, capsys):
+    out = tmp_path / "figs"
+    args = ["figures", "--data", str(tiny_synth), "--baseline", str(ckpt), "--cyclic", str(ckpt), "--small"]
+    assert main(args + ["--out", str(out), "--only", "fig1,table4"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert "fig1_error_propagation.png" in names and "fig1_error_propagation.pdf" in names
+    assert "table4.md" in names and "table4.csv" in names
+    assert not any(n.startswith(("fig6", "fig3", "table3")) for n in names)
+    capsys.readouterr()
+    assert main(args + ["--out", str(tmp_path / "x"), "--only", "fig1,fig9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown figure 'fig9'" in err
