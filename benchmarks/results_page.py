@@ -1,10 +1,10 @@
 """Run the paper's experiments and figures with the shipped checkpoints and write RESULTS.md.
 
-Runs (unless --skip-run):
+Runs (unless --skip-run), for each NAME of table3 table4 table5 fig3 fig4 cycle_erf:
 
-    erfkit experiment all --data data/synth --baseline checkpoints/stm-tiny-baseline \
+    erfkit experiment NAME --data data/synth --baseline checkpoints/stm-tiny-baseline \
         --cyclic checkpoints/stm-tiny-cyclic --out results/paper
-    erfkit figures --data data/synth --out results/figures
+    erfkit figures --data data/synth --out results/figures --only fig1,fig5,fig6
 
 then assembles RESULTS.md from the tables and plots those commands wrote (the
 plots are copied to docs/results/), with the commentary of
@@ -25,33 +25,42 @@ PAPER_DIR = ROOT / "results" / "paper"
 FIG_DIR = ROOT / "results" / "figures"
 DOCS = ROOT / "docs" / "results"
 COMMENTARY = ROOT / "benchmarks" / "commentary"
-EXPERIMENT_CMD = ("erfkit experiment all --data data/synth --baseline checkpoints/stm-tiny-baseline "
-                  "--cyclic checkpoints/stm-tiny-cyclic --out results/paper")
-FIGURES_CMD = "erfkit figures --data data/synth --out results/figures"
+CHECKPOINTS = ["--baseline", "checkpoints/stm-tiny-baseline", "--cyclic", "checkpoints/stm-tiny-cyclic"]
+EXPERIMENTS = ("table3", "table4", "table5", "fig3", "fig4", "cycle_erf")
+FIGURES = ["--only", "fig1,fig5,fig6"]
+
+
+def experiment_args(name: str) -> list[str]:
+    return ["experiment", name, "--data", "data/synth", *CHECKPOINTS, "--out", "results/paper"]
+
+
+FIGURES_ARGS = ["figures", "--data", "data/synth", *CHECKPOINTS, "--out", "results/figures", *FIGURES]
+
+
+def command(args: list[str]) -> str:
+    return "erfkit " + " ".join(args)
+
 
 SECTIONS = [  # (name, markdown written by the command, images, command)
-    ("table3", PAPER_DIR / "table3.md", [], EXPERIMENT_CMD),
-    ("table4", PAPER_DIR / "table4.md", [], EXPERIMENT_CMD),
-    ("table5", PAPER_DIR / "table5.md", [], EXPERIMENT_CMD),
-    ("fig3", PAPER_DIR / "fig3.md", [PAPER_DIR / "fig3.png"], EXPERIMENT_CMD),
-    ("fig4", PAPER_DIR / "fig4.md", [PAPER_DIR / "fig4.png"], EXPERIMENT_CMD),
-    ("fig1", None, [FIG_DIR / "fig1_error_propagation.png"], FIGURES_CMD),
-    ("cycle_erf", PAPER_DIR / "cycle_erf.md", [PAPER_DIR / "cycle_erf.png", FIG_DIR / "fig6_cycle_erf.png"],
-     EXPERIMENT_CMD + " (and " + FIGURES_CMD + " for the maps)"),
+    *[(name, PAPER_DIR / f"{name}.md", [PAPER_DIR / f"{name}.png"], command(experiment_args(name)))
+      for name in EXPERIMENTS],
+    ("fig1", None, [FIG_DIR / "fig1_error_propagation.png"], command(FIGURES_ARGS)),
+    ("fig6", None, [FIG_DIR / "fig6_cycle_erf.png"], command(FIGURES_ARGS)),
+    ("fig5", None, [FIG_DIR / "fig5_qualitative.png"], command(FIGURES_ARGS)),
 ]
+TITLES = {"fig1": "## Figure 1 idea: error propagation on a video with a distractor",
+          "fig6": "## Figure 6 layout: cycle-ERF of baseline and cyclic on the same frames",
+          "fig5": "## Figure 5 layout: qualitative results"}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--skip-run", action="store_true", help="only assemble RESULTS.md from existing outputs")
     args = ap.parse_args()
-    data = synth_data()
+    synth_data()  # the default benchmark, made if missing
     if not args.skip_run:
-        base = [sys.executable, "-m", "erfkit"]
-        subprocess.run(base + ["experiment", "all", "--data", str(data), "--baseline",
-                               str(ROOT / "checkpoints" / "stm-tiny-baseline"), "--cyclic",
-                               str(ROOT / "checkpoints" / "stm-tiny-cyclic"), "--out", str(PAPER_DIR)], check=True)
-        subprocess.run(base + ["figures", "--data", str(data), "--out", str(FIG_DIR)], check=True)
+        for args_ in [experiment_args(n) for n in EXPERIMENTS] + [FIGURES_ARGS]:
+            subprocess.run([sys.executable, "-m", "erfkit", *args_], check=True, cwd=ROOT)
     DOCS.mkdir(parents=True, exist_ok=True)
     parts = ["# Results: the paper's experiments on the synthetic benchmark", "",
              "Everything here was produced with the two shipped `stm-tiny` checkpoints on the validation split of the "
@@ -66,7 +75,7 @@ def main() -> None:
         if md is not None:
             text = md.read_text().strip()
         else:
-            text = "## Figure 1 idea: error propagation on a video with a distractor"
+            text = TITLES[name]
         parts += [text, "", f"Command: `{cmd}`", ""]
         for img in images:
             if img.is_file():

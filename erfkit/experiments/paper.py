@@ -63,6 +63,13 @@ def _pct(v: float) -> str:
     return f"{100 * v:.1f}"
 
 
+def _paired(a: RunScore, b: RunScore) -> tuple[int, int]:
+    """In how many objects ``b``'s J&F beats ``a``'s (same videos, paired), and the number of objects."""
+    ja = [(st["J-Mean"] + st["F-Mean"]) / 2 for _, st in a.results.per_object()]
+    jb = [(st["J-Mean"] + st["F-Mean"]) / 2 for _, st in b.results.per_object()]
+    return sum(y > x for x, y in zip(ja, jb)), len(ja)
+
+
 def _markdown(headers: list[str], rows: list[list[Any]]) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -91,14 +98,20 @@ def table3(ctx: ExperimentContext) -> list[dict]:
     settings = [("baseline", Setting("baseline", ctx.baseline)), ("+cyclic", Setting("+cyclic", ctx.cyclic)),
                 ("+GC", Setting("+GC", ctx.baseline, gc=PAPER_GC)), ("both", Setting("both", ctx.cyclic, gc=PAPER_GC))]
     rows, csv_rows = [], []
+    first = None
     for key, s in settings:
         r = ctx.run(s)
+        first = first or r
+        wins, n = _paired(first, r)
         p = PAPER["table3"][key]
-        rows.append([key, _pct(r.J), _pct(r.F), _pct(r.JF), f"{r.fps:.1f}", p[0], p[1], p[2]])
-        csv_rows.append({**r.row(), "paper_J": p[0], "paper_F": p[1], "paper_JF": p[2]})
+        rows.append([key, _pct(r.J), _pct(r.F), _pct(r.JF), "" if r is first else f"{wins}/{n}", f"{r.fps:.1f}",
+                     p[0], p[1], p[2]])
+        csv_rows.append({**r.row(), "objects_better_than_baseline": wins, "objects": n,
+                         "paper_J": p[0], "paper_F": p[1], "paper_JF": p[2]})
     _write(ctx, "table3", "Table 3: effect of cyclic training and gradient correction (N=10, K=5)",
-           ["setting", "J", "F", "J&F", "FPS", "paper J", "paper F", "paper J&F"], rows, csv_rows,
-           _data_note(ctx) + f" Paper FPS: {PAPER['fps']['offline']} offline, {PAPER['fps']['gc']} with GC.")
+           ["setting", "J", "F", "J&F", "objects better", "FPS", "paper J", "paper F", "paper J&F"], rows,
+           csv_rows, _data_note(ctx) + " Objects better: in how many objects the setting's J&F beats the "
+           f"baseline's (paired, same videos). Paper FPS: {PAPER['fps']['offline']} offline, {PAPER['fps']['gc']} with GC.")
     return csv_rows
 
 
@@ -109,12 +122,16 @@ def table4(ctx: ExperimentContext) -> list[dict]:
         b = ctx.run(Setting(f"baseline {strategy}", ctx.baseline, memory=strategy))
         c = ctx.run(Setting(f"cyclic {strategy}", ctx.cyclic, memory=strategy))
         pb, pc = PAPER["table4"][strategy]
-        rows.append([strategy, _pct(b.JF), _pct(c.JF), f"{100 * (c.JF - b.JF):+.1f}", pb, pc, f"{pc - pb:+.1f}"])
+        wins, n = _paired(b, c)
+        rows.append([strategy, _pct(b.JF), _pct(c.JF), f"{100 * (c.JF - b.JF):+.1f}", f"{wins}/{n}", pb, pc,
+                     f"{pc - pb:+.1f}"])
         csv_rows.append({"reference_set": strategy, "baseline_JF": b.JF, "cyclic_JF": c.JF, "gain": c.JF - b.JF,
+                         "objects_cyclic_better": wins, "objects": n,
                          "paper_baseline": pb, "paper_cyclic": pc, "paper_gain": round(pc - pb, 1)})
     _write(ctx, "table4", "Table 4: J&F with different reference sets",
-           ["reference set", "baseline", "+cycle", "gain", "paper baseline", "paper +cycle", "paper gain"],
-           rows, csv_rows, _data_note(ctx))
+           ["reference set", "baseline", "+cycle", "gain", "objects better", "paper baseline", "paper +cycle",
+            "paper gain"], rows, csv_rows,
+           _data_note(ctx) + " Objects better: in how many objects +cycle's J&F beats the baseline's (paired).")
     return csv_rows
 
 

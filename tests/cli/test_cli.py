@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 
@@ -90,6 +91,10 @@ def test_figures_verb_writes_only_what_is_asked(tmp_path, tiny_synth, ckpt, caps
     assert "fig1_error_propagation.png" in names and "fig1_error_propagation.pdf" in names
     assert "table4.md" in names and "table4.csv" in names
     assert not any(n.startswith(("fig6", "fig3", "table3")) for n in names)
+    # the same checkpoint on both sides: no gain, and better on none of the objects (paired)
+    rows = list(csv.DictReader(open(out / "table4.csv")))
+    assert [float(r["gain"]) for r in rows] == [0.0] * 4
+    assert all(r["objects_cyclic_better"] == "0" and int(r["objects"]) > 0 for r in rows)
     capsys.readouterr()
     assert main(args + ["--out", str(tmp_path / "x"), "--only", "fig1,fig9"]) == 2
     err = capsys.readouterr().err.strip()
