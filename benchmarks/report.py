@@ -22,19 +22,20 @@ def _ok(flag: bool) -> str:
 def seeds(r: dict) -> list[str]:
     out = _head(r, "Trained models: J&F on the synthetic val split (issue: training)")
     out += ["Each run: `erfkit train --data data/synth --preset cpu-tiny --mode <mode> --seed <S>` (40 epochs); each "
-            "score: `erfkit segment --checkpoint runs/seed<S>-<mode> --data data/synth --out <dir> --eval` (mem "
+            "score: `erfkit segment --checkpoint <run> --data data/synth --out <dir> --eval` (20 videos, mem "
             "strategy, no gradient correction); the floor: `erfkit segment --copy-first --data data/synth --out <dir> "
-            "--eval`. Seed 0 is what ships in `checkpoints/`.", "",
-            "| run | J&F | J | F | training time (s) |", "|---|---|---|---|---|"]
+            "--eval`. Seed 0 is what ships in `checkpoints/` (`make checkpoints` retrains it).", "",
+            "| run | seed | J&F | J | F | training time (s) |", "|---|---|---|---|---|---|"]
     for name, v in sorted(r["runs"].items()):
         sc = v["scores"]
-        out.append(f"| {name} | {sc['J&F-Mean']:.3f} | {sc['J-Mean']:.3f} | {sc['F-Mean']:.3f} | "
+        out.append(f"| `{name}` | {v['seed']} | {sc['J&F-Mean']:.3f} | {sc['J-Mean']:.3f} | {sc['F-Mean']:.3f} | "
                    f"{v['train_seconds']:.0f} |")
     f = r["floor"]
-    out.append(f"| copy the first-frame mask (floor) | {f['J&F-Mean']:.3f} | {f['J-Mean']:.3f} | {f['F-Mean']:.3f} | - |")
+    out.append(f"| copy the first-frame mask (floor) | - | {f['J&F-Mean']:.3f} | {f['J-Mean']:.3f} | {f['F-Mean']:.3f} | - |")
     out += ["", "| mode | seeds | J&F mean | J&F std |", "|---|---|---|---|"]
     for mode, v in r["per_mode"].items():
-        out.append(f"| {mode} | {v['seeds']} | {v['mean']:.3f} | {v['std']:.3f} |")
+        std = f"{v['std']:.3f}" if v["seeds"] > 1 else "- (one seed)"
+        out.append(f"| {mode} | {v['seeds']} | {v['mean']:.3f} | {std} |")
     return out
 
 

@@ -1,8 +1,8 @@
 """J&F of the trained models on the synthetic val split, per seed, and the trivial floor.
 
-For every finished run `runs/seed<S>-<mode>` (40 epochs of the cpu-tiny
-preset; seed 0 is what ships in checkpoints/) this runs
-`erfkit segment --checkpoint runs/seed<S>-<mode> --data data/synth --out ... --eval`,
+For the shipped checkpoints (seed 0) and every finished run
+`runs/seed<S>-<mode>` of another seed (40 epochs of the cpu-tiny preset) this runs
+`erfkit segment --checkpoint <run> --data data/synth --out ... --eval`,
 and `erfkit segment --copy-first ...` for the floor (the first-frame mask copied
 to every frame).  Reports each J&F and, per mode, the mean and spread over seeds.
 """
@@ -29,20 +29,23 @@ def evaluate(args: list[str], out: Path) -> dict:
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
-    runs = {}
-    for run in sorted((ROOT / "runs").glob("seed*-*")):
-        meta = run / "model.safetensors"
-        if not meta.is_file():
-            continue
-        from erfkit.model.checkpoint import load_checkpoint
+    from erfkit.model.checkpoint import load_checkpoint
 
+    candidates = [ROOT / "checkpoints" / "stm-tiny-baseline", ROOT / "checkpoints" / "stm-tiny-cyclic",
+                  *sorted((ROOT / "runs").glob("seed*-*"))]
+    runs, seen = {}, set()
+    for run in candidates:
+        if not (run / "model.safetensors").is_file():
+            continue
         info = load_checkpoint(run).checkpoint.metadata["training"]
-        if info["epochs_done"] != info["config"]["epochs"]:
-            continue  # still training
-        runs[run.name] = {"seed": info["seed"], "mode": info["mode"], "train_seconds": info["seconds"]}
+        if info["epochs_done"] != info["config"]["epochs"] or (info["seed"], info["mode"]) in seen:
+            continue  # still training, or the shipped seed again
+        seen.add((info["seed"], info["mode"]))
+        runs[str(run.relative_to(ROOT))] = {"seed": info["seed"], "mode": info["mode"],
+                                            "train_seconds": info["seconds"]}
     with tempfile.TemporaryDirectory() as tmp:
         for name, r in runs.items():
-            r["scores"] = evaluate(["--checkpoint", str(ROOT / "runs" / name)], Path(tmp) / name)
+            r["scores"] = evaluate(["--checkpoint", str(ROOT / name)], Path(tmp) / name.replace("/", "_"))
         floor = evaluate(["--copy-first"], Path(tmp) / "floor")
     per_mode = {}
     for mode in ("baseline", "cyclic"):
@@ -50,8 +53,7 @@ def main() -> None:
         if jf:
             per_mode[mode] = {"seeds": len(jf), "mean": statistics.mean(jf),
                               "std": statistics.stdev(jf) if len(jf) > 1 else 0.0, "values": jf}
-    save("seeds", {"runs": runs, "floor": floor, "per_mode": per_mode,
-                   "shipped": {"baseline": "runs/seed0-baseline", "cyclic": "runs/seed0-cyclic"}})
+    save("seeds", {"runs": runs, "floor": floor, "per_mode": per_mode})
 
 
 if __name__ == "__main__":
