@@ -110,7 +110,7 @@ class TrainConfig:
 
 #: ``paper``: the paper's set-up (ResNet-50, lr 1e-5, batch 4, 240 epochs at
 #: 240x427, max skip +5 every 20 epochs).  ``cpu-tiny``: what trains the shipped
-#: ``stm-tiny`` checkpoints on two CPU cores in minutes.  It differs from the
+#: ``stm-tiny`` checkpoints on two CPU cores (about 40 minutes a run).  It differs from the
 #: paper because the network starts from random weights, not ImageNet: Adam at
 #: 1e-5 barely moves a randomly initialised net in a few thousand steps, so the
 #: rate is 3e-4; crops of 192x320 at the videos' own scale keep a step cheap;
