@@ -31,7 +31,8 @@ def seeds(r: dict) -> list[str]:
         out.append(f"| `{name}` | {v['seed']} | {sc['J&F-Mean']:.3f} | {sc['J-Mean']:.3f} | {sc['F-Mean']:.3f} | "
                    f"{v['train_seconds']:.0f} |")
     f = r["floor"]
-    out.append(f"| copy the first-frame mask (floor) | - | {f['J&F-Mean']:.3f} | {f['J-Mean']:.3f} | {f['F-Mean']:.3f} | - |")
+    out.append(f"| copy the first-frame mask (floor) | - | {f['J&F-Mean']:.3f} | {f['J-Mean']:.3f} | "
+               f"{f['F-Mean']:.3f} | - |")
     out += ["", "| mode | seeds | J&F mean | J&F std |", "|---|---|---|---|"]
     for mode, v in r["per_mode"].items():
         std = f"{v['std']:.3f}" if v["seeds"] > 1 else "- (one seed)"

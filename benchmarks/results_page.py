@@ -67,7 +67,7 @@ def main() -> None:
     DOCS.mkdir(parents=True, exist_ok=True)
     parts = ["# Results: the paper's experiments on the synthetic benchmark", "",
              "Everything here was produced with the two shipped `stm-tiny` checkpoints on the validation split of the "
-             "default synthetic benchmark (20 videos); each section names its command (`python -m "
+             "default synthetic benchmark (20 videos; the cycle-ERF study: the first 10); each section names its command (`python -m "
              "benchmarks.results_page` runs them and rewrites this page). The paper's numbers (DAVIS 2017 val, "
              "ResNet-50 pretrained on ImageNet, GPU) stand beside ours: compare directions and sizes of effects, not "
              "values.", ""]

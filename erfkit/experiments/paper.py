@@ -111,7 +111,8 @@ def table3(ctx: ExperimentContext) -> list[dict]:
     _write(ctx, "table3", "Table 3: effect of cyclic training and gradient correction (N=10, K=5)",
            ["setting", "J", "F", "J&F", "objects better", "FPS", "paper J", "paper F", "paper J&F"], rows,
            csv_rows, _data_note(ctx) + " Objects better: in how many objects the setting's J&F beats the "
-           f"baseline's (paired, same videos). Paper FPS: {PAPER['fps']['offline']} offline, {PAPER['fps']['gc']} with GC.")
+           f"baseline's (paired, same videos). Paper FPS: {PAPER['fps']['offline']} offline, "
+           f"{PAPER['fps']['gc']} with GC.")
     return csv_rows
 
 
