@@ -70,3 +70,11 @@ def synth_data() -> Path:
     if not (root / "ImageSets").is_dir():
         make_synth(root, "default", force=root.exists())
     return root
+
+
+def benchmark_video():
+    """The first validation video of the default synthetic benchmark, which the speed benchmarks time."""
+    from erfkit.data.davis import DavisDataset
+
+    ds = DavisDataset(synth_data(), "val")
+    return ds[ds.names[0]]

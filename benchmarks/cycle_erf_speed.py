@@ -13,18 +13,16 @@ import time
 
 import torch
 
-from erfkit.data.davis import DavisDataset
 from erfkit.explain.cycle import CycleERFConfig, cycle_erf, cycle_erf_loop
 from erfkit.inference.predictor import frame_tensor, onehot
 
-from .common import save, synth_data
+from .common import benchmark_video, save
 from .gc_speed import model_for
 
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
-    ds = DavisDataset(synth_data(), "val")
-    seq = ds[ds.names[0]]
+    seq = benchmark_video()
     model, source = model_for("stm-tiny")
     dev = torch.device("cpu")
     refs = torch.cat([frame_tensor(seq.read_frame(t), dev) for t in range(1, 32, 4)])

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import argparse
 
-from erfkit.data.davis import DavisDataset
 from erfkit.inference.predictor import VideoPredictor
 from erfkit.model import build_model
 
-from .common import median_time, save, synth_data
+from .common import benchmark_video, median_time, save
 
 PLAN = {"stm-tiny": (32, 5), "stm-r18": (12, 3), "stm-r50": (8, 3)}  # frames, repeats
 
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
-    ds = DavisDataset(synth_data(), "val")
-    seq = ds[ds.names[0]]
+    seq = benchmark_video()
     out = {}
     for preset, (n, repeats) in PLAN.items():
         frames = [seq.read_frame(t) for t in range(n)]

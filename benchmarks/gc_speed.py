@@ -22,14 +22,13 @@ import time
 import torch
 
 import erfkit.inference.predictor as predictor_module
-from erfkit.data.davis import DavisDataset
 from erfkit.inference.correction import GCConfig, frozen, gradient_correction_naive
 from erfkit.inference.predictor import VideoPredictor, frame_tensor, onehot
 from erfkit.model import build_model
 from erfkit.model.checkpoint import load_checkpoint
 from erfkit.model.loss import segmentation_loss
 
-from .common import ROOT, save, synth_data
+from .common import ROOT, benchmark_video, save
 
 GC = GCConfig(iters=10, rate=180.0, every=5)
 PLAN = {"stm-tiny": (31, 3), "stm-r50": (11, 1)}  # frames (5, 10, 15 ... are corrected), repeats
@@ -68,8 +67,7 @@ def one_pass(model, x_t, y, x_1, y_1, repeats: int) -> float:
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
-    ds = DavisDataset(synth_data(), "val")
-    seq = ds[ds.names[0]]
+    seq = benchmark_video()
     out = {}
     for preset, (n, repeats) in PLAN.items():
         model, source = model_for(preset)

@@ -20,17 +20,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from erfkit.data.davis import DavisDataset
 from erfkit.data.masks import write_mask
 
-from .common import ROOT, save, synth_data
+from .common import ROOT, benchmark_video, save
 
 SIZE = (854, 480)
 
 
 def make_video(folder: Path, n: int) -> Path:
-    ds = DavisDataset(synth_data(), "val")
-    seq = ds[ds.names[0]]
+    seq = benchmark_video()
     order = list(range(len(seq))) + list(range(len(seq) - 2, 0, -1))
     frames = folder / "frames"
     frames.mkdir(parents=True)

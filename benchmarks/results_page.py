@@ -17,7 +17,6 @@ import argparse
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from .common import ROOT, synth_data
 
