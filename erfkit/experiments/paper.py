@@ -97,14 +97,13 @@ def table3(ctx: ExperimentContext) -> list[dict]:
     """Baseline / +cyclic / +GC / both."""
     settings = [("baseline", Setting("baseline", ctx.baseline)), ("+cyclic", Setting("+cyclic", ctx.cyclic)),
                 ("+GC", Setting("+GC", ctx.baseline, gc=PAPER_GC)), ("both", Setting("both", ctx.cyclic, gc=PAPER_GC))]
+    runs = [(key, ctx.run(s)) for key, s in settings]
+    base = runs[0][1]
     rows, csv_rows = [], []
-    first = None
-    for key, s in settings:
-        r = ctx.run(s)
-        first = first or r
-        wins, n = _paired(first, r)
+    for key, r in runs:
+        wins, n = _paired(base, r)
         p = PAPER["table3"][key]
-        rows.append([key, _pct(r.J), _pct(r.F), _pct(r.JF), "" if r is first else f"{wins}/{n}", f"{r.fps:.1f}",
+        rows.append([key, _pct(r.J), _pct(r.F), _pct(r.JF), "" if r is base else f"{wins}/{n}", f"{r.fps:.1f}",
                      p[0], p[1], p[2]])
         csv_rows.append({**r.row(), "objects_better_than_baseline": wins, "objects": n,
                          "paper_J": p[0], "paper_F": p[1], "paper_JF": p[2]})
