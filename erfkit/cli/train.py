@@ -33,11 +33,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--device", default="auto")
     p.add_argument("--label", default=None, help="name recorded in the checkpoint")
+    p.add_argument("--malloc-defaults", action="store_true",
+                   help="keep glibc's allocator settings (by default freed buffers are kept for reuse: faster CPU steps)")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..device import keep_freed_memory
     from ..errors import ConfigError
     from ..training import TrainConfig, apply_overrides, load_config_file, train, train_config
 
@@ -66,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     config = apply_overrides(config, args.set)
     if args.epochs is not None:
         config = apply_overrides(config, {"epochs": args.epochs})
+    if not args.malloc_defaults:
+        keep_freed_memory()
     path = train(config, args.data, out, resume=args.resume, device=args.device, label=args.label)
     print(f"trained {config.model} ({config.mode}); checkpoint: {path}")
     return 0

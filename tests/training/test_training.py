@@ -94,6 +94,27 @@ def _cfg(**kw):
     return train_config("test", log_every=1, **kw)
 
 
+def test_keeping_freed_memory_applies_on_glibc_and_changes_no_number(tiny_model):
+    """``erfkit train`` keeps freed buffers for reuse (glibc mallopt): faster CPU steps, the same gradients."""
+    frames, masks, valid = _batch()
+    expected = TrainStep(tiny_model, "cyclic")(frames, masks, valid)["loss"].item()
+    code = (
+        "import platform, torch\n"
+        "from erfkit.device import keep_freed_memory\n"
+        "from erfkit.training.step import TrainStep\n"
+        "from tests.training.test_training import _batch\n"
+        "from erfkit.model import build_model\n"
+        "applied = keep_freed_memory()\n"
+        "assert applied == (platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc'), applied\n"
+        "model = build_model('stm-tiny', seed=0)\n"
+        "print(TrainStep(model, 'cyclic')(*_batch())['loss'].item())\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.split()[-1]) == pytest.approx(expected, rel=1e-5)
+
+
 def test_a_short_run_writes_everything(tmp_path, tiny_synth):
     out = tmp_path / "run"
     path = train(_cfg(mode="cyclic", val_every=1, val_videos=1), tiny_synth, out, progress=False)
