@@ -101,13 +101,18 @@ def cycle_erf_speed(r: dict) -> list[str]:
 
 def train_step(r: dict) -> list[str]:
     out = _head(r, "Training step cost (issue: training)")
-    out += ["Forward + backward + Adam on the same clip(s), the two modes alternating; medians.", "",
-            "| model | clips x objects | size | baseline s | cyclic s | cyclic / baseline (target <= 1.6) |",
-            "|---|---|---|---|---|---|"]
-    for name, v in r["models"].items():
-        out.append(f"| {name} | {v['clips']} x {v['objects']} | {v['size'][0]}x{v['size'][1]} | "
-                   f"{v['seconds']['baseline']:.3f} | {v['seconds']['cyclic']:.3f} | {v['ratio']:.2f} "
-                   f"({_ok(v['ratio'] <= 1.6)}) |")
+    out += ["Forward + backward + Adam on the same clip(s), the two modes alternating; medians. `default`: glibc's "
+            "allocator settings; `kept`: freed buffers kept for reuse, as `erfkit train` does "
+            "(`erfkit.device.keep_freed_memory`); each in its own process. The floor is the ratio a step with no "
+            "overhead would have: the parts a cyclic step adds (one memory encoding, one query encoding, one decode "
+            "per later frame), each timed alone, over the parts of a baseline step.", "",
+            "| model | allocator | clips x objects | size | baseline s | cyclic s | cyclic / baseline (target <= 1.6) "
+            "| floor |", "|---|---|---|---|---|---|---|---|"]
+    for allocator, models in r["allocators"].items():
+        for name, v in models.items():
+            out.append(f"| {name} | {allocator} | {v['clips']} x {v['objects']} | {v['size'][0]}x{v['size'][1]} | "
+                       f"{v['seconds']['baseline']:.3f} | {v['seconds']['cyclic']:.3f} | {v['ratio']:.2f} "
+                       f"({_ok(v['ratio'] <= 1.6)}) | {v['floor']:.2f} |")
     return out
 
 
