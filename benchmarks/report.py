@@ -37,6 +37,13 @@ def seeds(r: dict) -> list[str]:
     for mode, v in r["per_mode"].items():
         std = f"{v['std']:.3f}" if v["seeds"] > 1 else "- (one seed)"
         out.append(f"| {mode} | {v['seeds']} | {v['mean']:.3f} | {std} |")
+    paired = r.get("cyclic_minus_baseline")
+    if paired:
+        each = ", ".join(f"seed {s}: {g:+.3f}" for s, g in paired["gains"].items())
+        out += ["", f"Cyclic minus baseline, seed by seed (same seed, data order and budget): {each}; mean "
+                f"{paired['mean']:+.3f}" + (f", std {paired['std']:.3f}." if len(paired["gains"]) > 1 else ".")]
+    out += ["", "Training times are not comparable across seeds: seed 0 trained alone with 2 threads, seeds 1 and 2 "
+            "two runs at a time with one thread each."]
     return out
 
 

@@ -53,7 +53,13 @@ def main() -> None:
         if jf:
             per_mode[mode] = {"seeds": len(jf), "mean": statistics.mean(jf),
                               "std": statistics.stdev(jf) if len(jf) > 1 else 0.0, "values": jf}
-    save("seeds", {"runs": runs, "floor": floor, "per_mode": per_mode})
+    by_seed: dict[int, dict[str, float]] = {}
+    for r in runs.values():
+        by_seed.setdefault(r["seed"], {})[r["mode"]] = r["scores"]["J&F-Mean"]
+    gains = {s: v["cyclic"] - v["baseline"] for s, v in sorted(by_seed.items()) if len(v) == 2}
+    paired = {"gains": gains, "mean": statistics.mean(gains.values()),
+              "std": statistics.stdev(gains.values()) if len(gains) > 1 else 0.0} if gains else {}
+    save("seeds", {"runs": runs, "floor": floor, "per_mode": per_mode, "cyclic_minus_baseline": paired})
 
 
 if __name__ == "__main__":
