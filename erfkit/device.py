@@ -60,4 +60,5 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 
     # Setting either one turns off glibc's adaptive thresholds, so set both: a
     # trim threshold alone leaves every buffer over 128 KiB to mmap (three times
     # slower steps), an mmap threshold alone trims the heap at every free.
-    return bool(mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
+    applied = mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)) and mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))
+    return bool(applied)

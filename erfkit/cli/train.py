@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--label", default=None, help="name recorded in the checkpoint")
     p.add_argument("--malloc-defaults", action="store_true",
-                   help="keep glibc's allocator settings (by default freed buffers are kept for reuse: faster CPU steps)")
+                   help="keep glibc's allocator settings (by default freed buffers are kept for reuse: "
+                        "faster CPU steps)")
 
 
 def run(args: argparse.Namespace) -> int:

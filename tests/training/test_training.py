@@ -95,11 +95,11 @@ def _cfg(**kw):
 
 
 def test_keeping_freed_memory_applies_on_glibc_and_changes_no_number(tiny_model):
-    """``erfkit train`` keeps freed buffers for reuse (glibc mallopt): faster CPU steps, the same gradients."""
+    """``erfkit train`` keeps freed buffers for reuse (glibc mallopt): faster CPU steps, the same loss."""
     frames, masks, valid = _batch()
     expected = TrainStep(tiny_model, "cyclic")(frames, masks, valid)["loss"].item()
     code = (
-        "import platform, torch\n"
+        "import platform\n"
         "from erfkit.device import keep_freed_memory\n"
         "from erfkit.training.step import TrainStep\n"
         "from tests.training.test_training import _batch\n"
