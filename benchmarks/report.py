@@ -42,8 +42,8 @@ def seeds(r: dict) -> list[str]:
         each = ", ".join(f"seed {s}: {g:+.3f}" for s, g in paired["gains"].items())
         out += ["", f"Cyclic minus baseline, seed by seed (same seed, data order and budget): {each}; mean "
                 f"{paired['mean']:+.3f}" + (f", std {paired['std']:.3f}." if len(paired["gains"]) > 1 else ".")]
-    out += ["", "Training times are not comparable across seeds: seed 0 trained alone with 2 threads, seeds 1 and 2 "
-            "two runs at a time with one thread each."]
+    out += ["", "Training times depend on the thread count and on what else shared the machine; they do not "
+            "compare across runs."]
     return out
 
 
