@@ -70,3 +70,9 @@ def davis_real(tmp_path_factory, osvos_masks) -> Path:
     sets.mkdir(parents=True)
     (sets / "val.txt").write_text("".join(n + "\n" for n in names))
     return root
+
+
+@pytest.fixture(scope="session")
+def real_frames(shared: Path) -> Path:
+    """Two real DAVIS 2017 val videos (dog, drift-straight): 480p frames, first-frame ground truth only."""
+    return shared / "data" / "davis2017-val-real-frames"
