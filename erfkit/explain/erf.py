@@ -1,9 +1,10 @@
 """Classic effective receptive fields (Luo et al., NeurIPS 2016) of an STM output unit.
 
-The output unit is one pixel of one object's logit in frame ``t`` (the
-soft-aggregated logit, channel ``k+1`` of :meth:`STM.segment`); by default the
-object's centroid in frame ``t``.  Its ERF is the gradient of that unit with
-respect to the input pixels, reduced over the colour channels, with respect to
+The output unit is one pixel of one object's logit in frame ``t``: the
+object's UNCLAMPED logit (:meth:`STM.object_logits`, see :func:`classic_erf`
+for why); by default the object's centroid in frame ``t``.  Its ERF is the
+gradient of that unit with respect to the input pixels, reduced over the
+colour channels, with respect to
 
 * the QUERY frame ``X_t`` (memory fixed), or
 * a MEMORY frame ``X_l`` (memorised with its mask; query fixed).
@@ -12,7 +13,8 @@ Reductions: ``"abs"`` sums ``|g|`` over channels (Luo et al.); ``"positive"``
 sums ``relu(g)`` (the RepLKNet scripts).  Maps of many frames are averaged
 *centred on the output unit* (each map shifted so that its unit lands at the
 centre), as Luo et al. average over inputs with a fixed unit.  Display:
-``log10(map + 1)`` divided by its maximum.
+``log10(map + 1)`` divided by its maximum.  The high-contribution area ratio
+is RepLKNet's (:func:`high_contribution_area_ratio`).
 """
 
 from __future__ import annotations
@@ -72,6 +74,21 @@ def classic_erf(model: STM, query_frame: torch.Tensor, memory_frame: torch.Tenso
                 reduction: Reduction = "abs") -> ERFResult:
     """ERF of each object's output unit in the query frame.
 
+    The unit is differentiated on the object's UNCLAMPED logit
+    ``z_k = up4(l1 - l0)``, the decoder's output before soft aggregation
+    (:meth:`STM.object_logits`).  Soft aggregation (:func:`soft_aggregate`)
+    returns, for object ``k``, ``logit(clamp(sigmoid(z_k), 1e-7, 1 - 1e-7))``:
+    that is ``z_k`` itself wherever the clamp is inactive, but where the model
+    is confident (``|z_k|`` above about 16; in float32 the sigmoid itself
+    rounds to 1 beyond about 17) the clamp flattens it and its gradient is
+    exactly 0, so a confident model (e.g. a trained ResNet-50) gave empty
+    maps.  ``z_k`` is the aggregated object logit with the clamp removed
+    (``logit(sigmoid(z)) = z``), computed without the round trip through the
+    sigmoid that would saturate in floating point; its gradient equals the
+    clamped one wherever the clamp is inactive.  (The background channel's
+    logit is never a unit here.)  The segmentation, :meth:`STM.segment`, is
+    unchanged.
+
     Args:
         model: the STM (weights get no gradients).
         query_frame: ``[1, 3, H, W]``, the frame ``t`` segmented.
@@ -101,13 +118,13 @@ def classic_erf(model: STM, query_frame: torch.Tensor, memory_frame: torch.Tenso
                 memory = model.memorize(mframe, memory_mask)
         else:
             memory = model.memorize(mframe, memory_mask)
-        logits = model.segment(q, memory)
+        logits = model.object_logits(q, memory)  # [1, K, H, W], unclamped (see above)
         source = q if wrt == "query" else mframe
         for k, unit in enumerate(units):
             if unit is None:
                 continue
             y, x = unit
-            (grad,) = torch.autograd.grad(logits[0, k + 1, y, x], source, retain_graph=True)
+            (grad,) = torch.autograd.grad(logits[0, k, y, x], source, retain_graph=True)
             maps[k] = _reduce(grad, reduction)[0]
     return ERFResult(maps.detach(), list(units), wrt)
 
@@ -138,30 +155,65 @@ def erf_display(erf: np.ndarray | torch.Tensor) -> np.ndarray:
 
 def high_contribution_area_ratio(erf: np.ndarray | torch.Tensor, centre: tuple[int, int] | None,
                                  thresholds: tuple[float, ...] = (0.2, 0.3, 0.5, 0.99)) -> dict[float, float]:
-    """Area of the smallest square centred on ``centre`` holding a fraction of the map's total.
+    """RepLKNet's high-contribution area ratio, on a square centred on ``centre``.
 
-    For each threshold ``t``: the smallest square of odd side ``2r+1`` centred
-    on ``centre`` that holds ``t`` of the total, reported as its area (clipped
-    to the image) over the image's area.  A threshold never reached
-    (a zero map, no centre) gives ``nan``; nothing raises.
+    The definition of RepLKNet (Ding et al., CVPR 2022; ``erf/analyze_erf.py``
+    of DingXiaoH/RepLKNet-pytorch): the map is normalised as
+    ``log10(map + 1) / max``; centred squares of side ``2i + 1`` are grown
+    from ``i = 1`` (side 3); for each threshold ``t`` the first square whose
+    share of the normalised map's total is strictly greater than ``t``
+    (``share > t``) gives the ratio ``square area / image area``.
+
+    Where this differs from that script, and why:
+
+    * the square is centred on ``centre`` (the output unit), not on the image
+      centre ``(H // 2, W // 2)``; pass that centre to get the script's squares;
+    * the square is clipped to the image and its clipped area is reported
+      (never above 1); for the script's centre on a square image the squares
+      the script visits are never clipped, so the numbers agree;
+    * squares keep growing until they cover the image (the script stops at
+      ``i = H // 2 - 1`` and returns ``None``); so every ``t < 1`` is reached
+      and the ratio is a number wherever the script gives one, and the same;
+    * negative values are clipped to 0 first (ERF maps are non-negative).
+
+    ``log10(map + 1)`` is not scale-invariant: the ratio depends on the map's
+    units (raw gradients, or ERFs summed over many inputs as RepLKNet does).
+
+    Args:
+        erf: ``[H, W]`` the map (raw, not the display map: it is normalised here).
+        centre: ``(y, x)`` the square's centre, e.g. the output unit; ``None``
+            (no unit, e.g. the object is absent) gives ``nan`` for every threshold.
+        thresholds: the fractions ``t``.
+
+    Returns:
+        ``{t: ratio}``; ``nan`` where ``t`` is never exceeded (a zero map,
+        ``t >= 1``, no centre): that case does not raise.
+
+    Raises:
+        ValueError: ``centre`` lies outside the map.
     """
-    a = erf.detach().cpu().numpy() if isinstance(erf, torch.Tensor) else np.asarray(erf, dtype=np.float64)
-    a = np.clip(a.astype(np.float64), 0, None)
-    H, W = a.shape
-    total = a.sum()
+    a = erf.detach().double().cpu().numpy() if isinstance(erf, torch.Tensor) else np.asarray(erf, dtype=np.float64)
+    a = np.log10(np.clip(a, 0, None) + 1)
     out = {t: float("nan") for t in thresholds}
-    if centre is None or not total > 0:
+    top = a.max(initial=0.0)
+    if centre is None or not top > 0:
         return out
-    cy, cx = centre
+    a = a / top
+    H, W = a.shape
+    cy, cx = int(centre[0]), int(centre[1])
+    if not (0 <= cy < H and 0 <= cx < W):
+        raise ValueError(f"centre {centre} lies outside the {H}x{W} map")
     S = np.zeros((H + 1, W + 1))
     S[1:, 1:] = a.cumsum(0).cumsum(1)
-    r = np.arange(max(H, W))
-    y0, y1 = np.clip(cy - r, 0, H), np.clip(cy + r + 1, 0, H)
-    x0, x1 = np.clip(cx - r, 0, W), np.clip(cx + r + 1, 0, W)
-    inside = (S[y1, x1] - S[y0, x1] - S[y1, x0] + S[y0, x0]) / total
-    area = (y1 - y0) * (x1 - x0)  # the square clipped to the image
+    total = S[H, W]  # the whole image's share is exactly 1 below
+    reach = max(cy, H - 1 - cy, cx, W - 1 - cx, 1)  # the square of half-side `reach` covers the image
+    i = np.arange(1, reach + 1)
+    y0, y1 = np.clip(cy - i, 0, H), np.clip(cy + i + 1, 0, H)
+    x0, x1 = np.clip(cx - i, 0, W), np.clip(cx + i + 1, 0, W)
+    share = (S[y1, x1] - S[y0, x1] - S[y1, x0] + S[y0, x0]) / total
+    area = (y1 - y0) * (x1 - x0)
     for t in thresholds:
-        hit = np.flatnonzero(inside >= t - 1e-12)
+        hit = np.flatnonzero(share > t)
         if hit.size:
             out[t] = float(area[hit[0]]) / (H * W)
     return out

@@ -6,8 +6,10 @@ Every map lives on one frame (the frame it was taken on) and belongs to one obje
   on that frame (the "energy pointing game");
 * ``pointing``: 1 if the map's maximum lies within ``tolerance`` pixels of the
   object, else 0;
-* ``area50``: :func:`~erfkit.explain.erf.high_contribution_area_ratio` at 0.5,
-  centred on the object's centroid on that frame;
+* ``area50``: :func:`~erfkit.explain.erf.high_contribution_area_ratio` at 0.5
+  (RepLKNet's definition: the map as ``log10(map + 1)``, the first centred
+  square from side 3 holding strictly more than half), centred on the
+  object's centroid on that frame;
 * ``deletion`` / ``insertion``: pixels of the map's frame are removed (set to
   black) or inserted (into a blurred copy) in decreasing map order, in
   ``steps`` equal parts; after each part the object's prediction is scored
@@ -127,7 +129,7 @@ def randomized_model(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 
 def basic_metrics(map_: np.ndarray | torch.Tensor, mask: np.ndarray) -> dict[str, float]:
-    """The metrics that need no model: energy, pointing, area50 (centred on the object's centroid)."""
+    """The metrics that need no model: energy, pointing, area50 (RepLKNet's, centred on the object's centroid)."""
     centre = object_centroid(mask)
     return {"energy": energy_inside(map_, mask), "pointing": pointing_game(map_, mask),
             "area50": high_contribution_area_ratio(map_, centre, (0.5,))[0.5]}

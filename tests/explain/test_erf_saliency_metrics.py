@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -39,8 +41,41 @@ def test_erf_wrt_query_and_memory(tiny_model, scene):
     with torch.no_grad():
         mem = tiny_model.memorize(memory, mask)
     y, x = units[0]
-    tiny_model.segment(q, mem)[0, 1, y, x].backward()
+    tiny_model.object_logits(q, mem)[0, 0, y, x].backward()
     assert torch.allclose(rq.maps[0], q.grad[0].abs().sum(0), atol=1e-6)
+    # where nothing saturates, that is the gradient of the soft-aggregated logit too
+    q2 = query.clone().requires_grad_(True)
+    tiny_model.segment(q2, mem)[0, 1, y, x].backward()
+    assert torch.allclose(q.grad, q2.grad, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("wrt", ["query", "memory"])
+def test_erf_of_a_confident_model_is_not_empty(tiny_model, scene, wrt):
+    """Saturated probabilities: the clamped aggregated logit has zero gradient, the unclamped logit does not."""
+    query, memory, mask, regions = scene
+    confident = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        confident.Decoder.pred2.weight.mul_(1e4)
+        confident.Decoder.pred2.bias.mul_(1e4)
+    units = [object_centroid(r) for r in regions]
+    q = query.clone().requires_grad_(True)
+    m = memory.clone().requires_grad_(True)
+    logits = confident.object_logits(q, confident.memorize(m, mask))
+    assert all(logits[0, k, y, x].abs() > 20 for k, (y, x) in enumerate(units))  # far beyond the clamp
+    # what classic ERF differentiated before: channel k+1 of the clamped soft aggregation, all zero here
+    seg = confident.segment(q, confident.memorize(m, mask))
+    for k, (y, x) in enumerate(units):
+        grads = torch.autograd.grad(seg[0, k + 1, y, x], (q, m), retain_graph=True, allow_unused=True)
+        assert all(g is None or not g.any() for g in grads)
+    r = classic_erf(confident, query, memory, mask, units, wrt=wrt)
+    assert torch.isfinite(r.maps).all()
+    assert all(r.maps[k].sum() > 0 for k in range(2))
+    # the segmentation itself is untouched by the ERF
+    with torch.no_grad():
+        before = confident.segment(query, confident.memorize(memory, mask))
+    classic_erf(confident, query, memory, mask, units, wrt=wrt)
+    with torch.no_grad():
+        assert torch.equal(before, confident.segment(query, confident.memorize(memory, mask)))
 
 
 def test_erf_skips_absent_objects(tiny_model, scene):
@@ -55,13 +90,64 @@ def test_display_and_area_ratio():
     d = erf_display(a)
     assert d.max() == 1.0 and d[10, 15] == 1.0 and d.sum() == 1.0
     ratios = high_contribution_area_ratio(a, (10, 15))
-    assert all(v == pytest.approx(1 / (21 * 31)) for v in ratios.values())  # a 1x1 square holds it all
+    assert all(v == pytest.approx(9 / (21 * 31)) for v in ratios.values())  # squares start at side 3
     b = np.ones((20, 20))
     r = high_contribution_area_ratio(b, (0, 0), (0.2, 0.99))
     assert 0 < r[0.2] < r[0.99] <= 1.0  # clipped at the image border, never above 1
     zero = high_contribution_area_ratio(np.zeros((5, 5)), (2, 2))
     assert all(np.isnan(v) for v in zero.values())  # never reached: nan, no crash
     assert all(np.isnan(v) for v in high_contribution_area_ratio(b, None).values())
+    assert np.isnan(high_contribution_area_ratio(b, (3, 3), (1.0,))[1.0])  # share > 1 never holds
+    with pytest.raises(ValueError, match="outside"):
+        high_contribution_area_ratio(b, (20, 3))
+
+
+def _replknet_area_ratio(data: np.ndarray, thresh: float) -> float | None:
+    """RepLKNet's definition (erf/analyze_erf.py), written out independently: image-centred squares."""
+    data = np.log10(data + 1)
+    data = data / np.max(data)
+    h, w = data.shape
+    total = np.sum(data)
+    for i in range(1, h // 2):
+        side = 2 * i + 1
+        part = np.sum(data[h // 2 - i:h // 2 + i + 1, w // 2 - i:w // 2 + i + 1])
+        if part / total > thresh:
+            return side * side / (h * w)
+    return None
+
+
+def _erf_like(seed: int, h: int, w: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    blob = np.exp(-((yy - h // 2) ** 2 + (xx - w // 2) ** 2) / (2 * (h / 8) ** 2))
+    return 50 * blob * rng.random((h, w)) + rng.random((h, w))
+
+
+@pytest.mark.parametrize("h, w, seed", [(64, 64, 0), (65, 65, 1), (48, 80, 2)])
+def test_area_ratio_is_replknets(h, w, seed):
+    data = _erf_like(seed, h, w)
+    ours = high_contribution_area_ratio(data, (h // 2, w // 2))
+    for t in (0.2, 0.3, 0.5, 0.99):
+        ref = _replknet_area_ratio(data, t)
+        if ref is not None:
+            assert ours[t] == pytest.approx(ref, rel=1e-12), t
+
+
+def test_area_ratio_pinned():
+    """Numbers of the independent implementation above, on one map; the old definition gave others."""
+    data = _erf_like(0, 64, 64)
+    ours = high_contribution_area_ratio(data, (32, 32))
+    pinned = {0.2: 17 ** 2 / 64 ** 2, 0.3: 21 ** 2 / 64 ** 2, 0.5: 31 ** 2 / 64 ** 2}  # the old code: 9, 15, 21
+    assert {t: _replknet_area_ratio(data, t) for t in pinned} == pytest.approx(pinned, rel=1e-12)
+    assert {t: ours[t] for t in pinned} == pytest.approx(pinned, rel=1e-12)
+    # RepLKNet's script stops at side 63 (None); the square grows on to the whole image
+    assert _replknet_area_ratio(data, 0.99) is None and ours[0.99] == 1.0
+    # threshold exactly met is not enough (strict >); a 1x1 square is never used
+    ring = np.zeros((9, 9))
+    ring[4, 4] = 1.0
+    ring[2, 4] = 1.0  # half the mass at the centre, half two rows up
+    r = high_contribution_area_ratio(ring, (4, 4), (0.5,))
+    assert r[0.5] == pytest.approx(25 / 81) == _replknet_area_ratio(ring, 0.5)
 
 
 def test_centred_average_puts_units_in_the_middle():
