@@ -17,7 +17,7 @@ from ..inference.predictor import VideoPredictor, onehot
 from ..inference.runner import segment_sequence
 from ..model.stm import STM
 
-__all__ = ["Setting", "RunScore", "run_setting", "bounding_box_masks", "model_masks"]
+__all__ = ["Setting", "RunScore", "run_setting", "bounding_box_masks", "model_masks", "mask_to_box"]
 
 
 @dataclass
@@ -28,8 +28,8 @@ class Setting:
     model: STM
     memory: str = "mem"
     gc: GCConfig = field(default_factory=GCConfig)
-    #: ``f(sequence) -> memory_masks callable`` (see :class:`VideoPredictor`), or None
-    memory_masks: Callable[[VideoSequence], Callable] | None = None
+    #: ``f(sequence, predictor) -> memory_masks callable`` (see :class:`VideoPredictor`), or None
+    memory_masks: Callable[[VideoSequence, VideoPredictor], Callable] | None = None
 
 
 @dataclass
@@ -54,8 +54,9 @@ def run_setting(setting: Setting, dataset: DavisDataset, names: list[str], *, pr
     scores = []
     for n in tqdm(names, desc=setting.name, unit="video", leave=False, disable=not progress):
         seq = dataset[n]
-        masks = setting.memory_masks(seq) if setting.memory_masks is not None else None
-        predictor = VideoPredictor(setting.model, memory=setting.memory, gc=setting.gc, memory_masks=masks)
+        predictor = VideoPredictor(setting.model, memory=setting.memory, gc=setting.gc)
+        if setting.memory_masks is not None:
+            predictor.memory_masks = setting.memory_masks(seq, predictor)
         stats, labels = segment_sequence(predictor, seq, None, keep=True)
         frames += stats.frames
         seconds += stats.seconds
@@ -67,39 +68,105 @@ def run_setting(setting: Setting, dataset: DavisDataset, names: list[str], *, pr
                     res)
 
 
-def bounding_box_masks(sequence: VideoSequence) -> Callable:
-    """Memory masks replaced by the bounding box of each ground-truth object (paper Table 5)."""
-    ids = sorted(sequence.object_frames)
+def mask_to_box(onehot: torch.Tensor) -> torch.Tensor:
+    """Each channel of a one-hot mask -> the filled bounding box of its pixels (as the authors' ``mask_to_box``).
+
+    Every channel is boxed on its own, the background channel (0) included, as
+    in the authors' code (STM-Training, ``libs/utils/utility.py``): the box
+    spans the first to the last row and column holding a positive pixel.  A
+    channel with no positive pixel stays 0.  Boxes of overlapping objects
+    overlap (each on its own channel); nothing is drawn over anything.
+
+    Args:
+        onehot: ``[B, K+1, H, W]`` masks (one-hot or probabilities).
+
+    Returns:
+        ``[B, K+1, H, W]`` boxes: 1 inside, 0 outside, in ``onehot``'s dtype.
+    """
+    if onehot.ndim != 4:
+        raise ValueError(f"mask_to_box takes [B, K+1, H, W], got shape {tuple(onehot.shape)}")
+    on = onehot > 0
+    rows, cols = on.any(-1), on.any(-2)  # [B, C, H], [B, C, W]
+
+    def between(x: torch.Tensor) -> torch.Tensor:  # from the first True to the last True, inclusive
+        return (x.cumsum(-1) > 0) & (x.flip(-1).cumsum(-1).flip(-1) > 0)
+
+    return (between(rows)[..., :, None] & between(cols)[..., None, :]).to(onehot.dtype)
+
+
+def _canvas_onehot(predictor: VideoPredictor, mask: np.ndarray) -> torch.Tensor:
+    """An annotation ``[h, w]`` -> ``[1, K+1, H, W]`` in the predictor's object order, as the network sees it."""
+    if hasattr(predictor, "canvas_onehot"):
+        return predictor.canvas_onehot(mask)
+    return onehot(mask, predictor.object_ids, predictor.device)  # the network runs at the file's size
+
+
+def bounding_box_masks(sequence: VideoSequence, predictor: VideoPredictor) -> Callable:
+    """Memory masks replaced by the bounding boxes of the ground-truth objects (paper Table 5).
+
+    The boxes are made as the authors make them: the annotation of frame ``t``
+    as the network sees it (one-hot over ``[background, *predictor.object_ids]``,
+    letterboxed onto the network's canvas by ``predictor.canvas_onehot``),
+    then :func:`mask_to_box` per channel (overlapping boxes stay in both
+    objects' channels).
+
+    Args:
+        sequence: the video (frame ``t``'s annotation must exist).
+        predictor: the :class:`VideoPredictor` that will call the result as its
+            ``memory_masks`` (its object order and canvas are read at each call).
+
+    Returns:
+        ``f(t, frame [1, 3, H, W], probs [1, K+1, H, W]) -> [1, K+1, H, W]``, on the canvas.
+    """
 
     def replace(t: int, frame: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
-        gt = sequence.read_annotation(t)
-        boxes = np.zeros_like(gt)
-        for o in ids:  # later objects are drawn over earlier ones where boxes overlap
-            ys, xs = np.nonzero(gt == o)
-            if ys.size:
-                boxes[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = o
-        return onehot(boxes, ids, probs.device)
+        boxes = mask_to_box(_canvas_onehot(predictor, sequence.read_annotation(t))).to(probs)
+        if boxes.shape != probs.shape:
+            raise ValueError(f"boxes {tuple(boxes.shape)} do not match the prediction {tuple(probs.shape)}")
+        return boxes
 
     return replace
 
 
-def model_masks(model: STM) -> Callable[[VideoSequence], Callable]:
+def model_masks(model: STM) -> Callable[[VideoSequence, VideoPredictor], Callable]:
     """Memory masks replaced by another model's prediction of the same frame (paper Table 5, "baseline predict").
 
-    The other model runs alongside, on its own memory, frame by frame.
+    The other model runs alongside in its own :class:`VideoPredictor` (``mem``
+    strategy, the same canvas and device as ``predictor``), on its own memory,
+    frame by frame.  What replaces the memory mask is the other model's
+    prediction on the canvas (the probabilities it would itself memorise),
+    with its channels put in ``predictor``'s object order.
+
+    Returns:
+        ``f(sequence, predictor) -> memory_masks callable`` (see :func:`bounding_box_masks`).
     """
 
-    def for_sequence(sequence: VideoSequence) -> Callable:
-        other = VideoPredictor(model, memory="mem")
+    def for_sequence(sequence: VideoSequence, predictor: VideoPredictor) -> Callable:
+        kwargs = {"size": predictor.size} if hasattr(predictor, "size") else {}
+        other = VideoPredictor(model, memory="mem", device=predictor.device, **kwargs)
+        state: dict = {"t": 0, "probs": None}
+
+        def capture(t: int, frame: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+            state["probs"] = probs  # the other model's prediction on the canvas, before it is memorised
+            return probs
+
+        other.memory_masks = capture
         other.step(sequence.read_frame(0), sequence.prompt(0))
-        state = {"t": 0}
 
         def replace(t: int, frame: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
             while state["t"] < t:  # keep the other model in step (it sees every frame once)
                 state["t"] += 1
-                out = other.step(sequence.read_frame(state["t"]), sequence.prompt(state["t"]))
-                state["probs"] = out
-            return state["probs"][None].to(probs)
+                state["probs"] = None
+                other.step(sequence.read_frame(state["t"]), sequence.prompt(state["t"]))
+            if state["probs"] is None:
+                raise ValueError(f"the other model has no prediction of frame {t} (objects were given there)")
+            theirs = state["probs"]
+            order = [0] + [1 + other.object_ids.index(o) for o in predictor.object_ids]
+            out = theirs[:, order].to(probs)
+            if out.shape != probs.shape:
+                raise ValueError(f"the other model's prediction {tuple(out.shape)} does not match "
+                                 f"{tuple(probs.shape)}")
+            return out
 
         return replace
 
