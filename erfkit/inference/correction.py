@@ -6,6 +6,11 @@ rebuild the reference mask (frame 1, or the frame where each object was given)::
 
     Y_t <- Y_t - alpha * dL(S({X_t}, {Y_t}, X_ref), Y_ref) / dY_t
 
+``L`` is, by default, the authors' test-time criterion: the bootstrapped
+cross-entropy (mean of the hardest 40% of pixels) + the mask-IoU loss
+(:func:`~erfkit.model.loss.segmentation_loss` with ``bootstrap=0.4``);
+``alpha = 180`` was tuned for that loss.
+
 Only ``Y_t`` receives gradients: the weights are frozen (no weight gradient is
 computed) and the reference frame's query features (keys, values and the
 decoder's skip branches) are computed once per video, not at each step.  One
@@ -34,15 +39,20 @@ class GCConfig:
 
     Attributes:
         iters: ``N``, gradient steps per corrected frame (0 disables GC; the paper: 10).
-        rate: ``alpha``, the step size on probabilities.  The loss is a pixel
-            mean, so gradients are tiny; the authors' code uses 180 and the
-            paper finds results insensitive to it (Fig. 4).
+        rate: ``alpha``, the step size on probabilities.  The loss is a mean
+            over pixels, so gradients are tiny; the authors' code uses 180,
+            tuned for their bootstrapped loss (``bootstrap=0.4``) at 240x427,
+            and the paper finds results insensitive to it (Fig. 4).
         every: ``K``, correct every K-th frame (the frames that become memory; the paper: 5).
         gamma: weight of the IoU term of the loss.
         save: which mask is written out: ``"corrected"`` (default; the paper
             takes ``Y_t^N`` as the final segmentation) or ``"uncorrected"``
             (what the authors' test script saved).  The corrected mask is
             always the one put into memory.
+        bootstrap: fraction in ``(0, 1]`` of the hardest pixels the
+            cross-entropy averages.  Default 0.4: the authors' test-time
+            criterion (bootstrapped cross-entropy + mask IoU), the loss
+            ``alpha = 180`` was tuned for; 1 gives the plain pixel mean.
     """
 
     iters: int = 0
@@ -50,6 +60,7 @@ class GCConfig:
     every: int = 5
     gamma: float = 1.0
     save: Literal["corrected", "uncorrected"] = "corrected"
+    bootstrap: float = 0.4
 
     def __post_init__(self) -> None:
         if self.iters < 0:
@@ -60,6 +71,8 @@ class GCConfig:
             raise ConfigError("--gc-rate must be > 0")
         if self.save not in ("corrected", "uncorrected"):
             raise ConfigError("save must be 'corrected' or 'uncorrected'")
+        if not 0 < self.bootstrap <= 1:
+            raise ConfigError("--gc-bootstrap must lie in (0, 1]")
 
     @property
     def enabled(self) -> bool:
@@ -98,12 +111,14 @@ def frozen(model: torch.nn.Module) -> Iterator[None]:
             p.requires_grad_(f)
 
 
-def _reference_loss(model: STM, memory, references: list[Reference], gamma: float) -> torch.Tensor:
+def _reference_loss(model: STM, memory, references: list[Reference], gamma: float,
+                    bootstrap: float | None = None) -> torch.Tensor:
+    """Sum over the references of the loss of rebuilding each one's given mask from ``memory``."""
     loss = memory.keys.new_zeros(())
     for ref in references:
         mem = memory if len(ref.slots) == memory.keys.shape[1] else memory.select(ref.slots)
         logits = model.segment(ref.query, mem)
-        loss = loss + segmentation_loss(logits, ref.target, gamma)
+        loss = loss + segmentation_loss(logits, ref.target, gamma, bootstrap=bootstrap)
     return loss
 
 
@@ -116,7 +131,7 @@ def gradient_correction(model: STM, frame: torch.Tensor, probs: torch.Tensor, re
         frame: ``[1, 3, H, W]``.
         probs: ``[1, K+1, H, W]`` predicted probabilities of ``frame``.
         references: where the objects were given (see :class:`Reference`).
-        config: N, alpha, gamma.
+        config: N, alpha, gamma, bootstrap.
         return_losses: also return the loss before each step.
 
     Returns:
@@ -133,7 +148,7 @@ def gradient_correction(model: STM, frame: torch.Tensor, probs: torch.Tensor, re
         for _ in range(config.iters):
             y.requires_grad_(True)
             memory = model.memorize(frame, y, stem=stem)
-            loss = _reference_loss(model, memory, refs, config.gamma)
+            loss = _reference_loss(model, memory, refs, config.gamma, config.bootstrap)
             (grad,) = torch.autograd.grad(loss, y)
             losses.append(float(loss.detach()))
             y = (y - config.rate * torch.nan_to_num(grad)).detach()
@@ -156,7 +171,8 @@ def gradient_correction_naive(model: STM, frame: torch.Tensor, probs: torch.Tens
             loss = frame.new_zeros(())
             for ref_frame, ref in zip(reference_frames, references):
                 mem = memory if len(ref.slots) == memory.keys.shape[1] else memory.select(ref.slots)
-                loss = loss + segmentation_loss(model.segment(ref_frame, mem), ref.target, config.gamma)
+                loss = loss + segmentation_loss(model.segment(ref_frame, mem), ref.target, config.gamma,
+                                                bootstrap=config.bootstrap)
             model.zero_grad(set_to_none=True)
             loss.backward()
             y = (y - config.rate * y.grad).detach()

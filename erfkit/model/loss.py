@@ -42,13 +42,25 @@ def segmentation_loss(
 ) -> torch.Tensor:
     """Cross-entropy plus ``gamma * (1 - soft IoU)`` (paper Eq. 4).
 
+    With ``bootstrap=0.4`` and ``gamma=1`` this is the criterion of the
+    authors' code (``cross_entropy_loss + mask_iou_loss``): the per-pixel
+    cross-entropy ``-sum_c y_c log p_c`` is sorted and only the
+    ``int(H * W * bootstrap)`` largest values of each frame (floor, at least
+    one) are averaged; pixels whose target is zero in every channel contribute
+    0 but still count among the pixels.
+
     Args:
         logits: ``[B, K+1, H, W]`` (after soft aggregation).
         target: ``[B, K+1, H, W]`` one-hot (or soft) target; channel 0 is the background.
         gamma: weight of the IoU term (the paper: 1.0).
-        valid: ``[B, K]`` bool; padded object slots are left out of the IoU term.
-        bootstrap: if set (e.g. 0.4), the cross-entropy averages only that
-            fraction of the hardest pixels of each frame (the authors' code).
+        valid: ``[B, K]`` bool, the object slots that count (the authors'
+            ``ref=``).  Invalid objects are left out of the IoU mean AND their
+            channels are dropped from the cross-entropy (the background channel
+            always counts).  Padded slots have all-zero targets, so for them
+            this changes nothing.  ``None``: every slot counts.
+        bootstrap: fraction in ``(0, 1]`` of the hardest pixels of each frame
+            that the cross-entropy averages (the authors' code: 0.4), or
+            ``None`` for the plain pixel mean (``1.0`` gives the same).
         reduction: ``"mean"`` over the batch, or ``"none"`` for ``[B]``.
 
     Returns:
@@ -56,13 +68,20 @@ def segmentation_loss(
         pixels, so its gradient with respect to one pixel is small: this is
         why gradient correction uses a large rate.
     """
+    if bootstrap is not None and not 0 < bootstrap <= 1:
+        raise ValueError(f"bootstrap must lie in (0, 1], got {bootstrap}")
     logp = F.log_softmax(logits, dim=1)
-    ce_pix = -(target * logp).sum(1).flatten(1)  # [B, HW]
-    if bootstrap is not None:
-        k = max(1, int(round(bootstrap * ce_pix.shape[1])))
-        ce = ce_pix.topk(k, dim=1).values.mean(1)
-    else:
+    weighted = target * logp
+    if valid is not None:
+        keep = torch.cat([torch.ones_like(valid[:, :1], dtype=torch.bool), valid.bool()], 1)  # [B, K+1], background kept
+        weighted = weighted * keep[:, :, None, None].to(weighted.dtype)
+    ce_pix = -weighted.sum(1).flatten(1)  # [B, HW]
+    hw = ce_pix.shape[1]
+    k = hw if bootstrap is None else max(1, int(hw * bootstrap))  # floor, as the authors' code
+    if k >= hw:
         ce = ce_pix.mean(1)
+    else:
+        ce = ce_pix.topk(k, dim=1).values.mean(1)
     iou = soft_iou(logp.exp(), target, valid)
     if valid is not None:
         n = valid.sum(1).clamp_min(1)
