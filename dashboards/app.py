@@ -36,6 +36,7 @@ CKPTS = (ENV("ERFKIT_DASHBOARD_CHECKPOINTS") or os.pathsep.join(
     str(REPO / "checkpoints" / n) for n in ("stm-tiny-baseline", "stm-tiny-cyclic"))).split(os.pathsep)
 ATLAS = tuple(p for p in (ENV("ERFKIT_DASHBOARD_ATLAS") or "").split(os.pathsep) if p)
 CACHE = ENV("ERFKIT_DASHBOARD_CACHE", str(REPO / "runs" / "dashboard-cache"))
+SIZE = ENV("ERFKIT_DASHBOARD_SIZE", "checkpoint")
 
 st.set_page_config(page_title="erfkit: what does the model look at?", layout="wide")
 
@@ -76,7 +77,7 @@ def ground_truth(root: str, split: str, sequence: str, index: int) -> np.ndarray
 def predictions(ckpt: str, root: str, split: str, sequence: str) -> tuple[list[np.ndarray], float | None, list]:
     """The model's segmentation of every frame (mem strategy), its J&F and per-frame mean J."""
     seq = get_dataset(root, split)[sequence]
-    p = VideoPredictor(get_model(ckpt))
+    p = VideoPredictor(get_model(ckpt), size=SIZE)
     labels = [p.labels(p.step(seq.read_frame(t), seq.prompt(t))) for t in range(len(seq))]
     if len(seq.annotation_paths) == len(seq) and len(seq) >= 3:
         s = score_sequence([seq.read_annotation(t) for t in range(len(seq))], labels, sequence)
@@ -146,7 +147,8 @@ def sidebar():
     sb.header("Display")
     scaling = sb.radio("colour scale", ["shared (fair A/B)", "per map"], key="scaling")
     value_scale = sb.radio("values", ["log", "linear"], key="value_scale", horizontal=True)
-    settings = ViewSettings(target=target, steps=steps, rate=rate, reduction=reduction, saliency_method=method)
+    settings = ViewSettings(target=target, steps=steps, rate=rate, reduction=reduction, saliency_method=method,
+                            size=SIZE)
     return dict(root=root, split=split, seq=seq, ckpts=(ckpt_a, ckpt_b), obj=obj, objects=objects, wrt=wrt,
                 settings=settings, shared=scaling.startswith("shared"), value_scale=value_scale)
 

@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="give twice: checkpoint A and checkpoint B (default: the shipped baseline and cyclic)")
     p.add_argument("--atlas", action="append", default=None, metavar="DIR", help="folder(s) holding atlases")
     p.add_argument("--cache", default="runs/dashboard-cache", help="where maps computed on demand are kept")
+    p.add_argument("--size", default="checkpoint", metavar="HxW|native",
+                   help="network input size (default: each checkpoint's training size); views are at the file's size")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="localhost")
 
@@ -51,6 +53,10 @@ def environment(args: argparse.Namespace) -> dict[str, str]:
     from ..data.davis import DavisDataset
     from ..model.checkpoint import load_checkpoint
 
+    from ..data.letterbox import parse_size
+
+    if args.size != "checkpoint":
+        parse_size(args.size)
     DavisDataset(data, args.split)  # clear errors now rather than in the browser
     for c in checkpoints:
         load_checkpoint(c)
@@ -60,6 +66,7 @@ def environment(args: argparse.Namespace) -> dict[str, str]:
         "ERFKIT_DASHBOARD_CHECKPOINTS": os.pathsep.join(str(c.resolve()) for c in checkpoints),
         "ERFKIT_DASHBOARD_ATLAS": os.pathsep.join(str(Path(a).resolve()) for a in (args.atlas or [])),
         "ERFKIT_DASHBOARD_CACHE": str(Path(args.cache).resolve()),
+        "ERFKIT_DASHBOARD_SIZE": args.size,
     }
     return env
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from .segment import add_size_argument
+
 HELP = "explanation atlas of a video (cycle-ERF, classic ERF, Captum saliency, metrics)"
 
 
@@ -26,11 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--saliency", default="saliency", help="Captum methods, comma-separated")
     p.add_argument("--steps", type=int, default=50, help="cycle-ERF steps M (50)")
     p.add_argument("--rate", type=float, default=180.0, help="cycle-ERF rate alpha (180)")
+    p.add_argument("--bootstrap", type=float, default=0.4,
+                   help="fraction of hardest pixels in the cycle-ERF loss's cross-entropy (0.4, as GC; 1: plain mean)")
     p.add_argument("--target", type=int, default=0, help="target frame t (0: the first, given mask)")
     p.add_argument("--frames", default=None, help="only these frame indices, e.g. 0,4,8 or 0-15")
     p.add_argument("--metrics-every", type=int, default=4, help="deletion/insertion every N-th frame (0: never)")
     p.add_argument("--sanity-every", type=int, default=8, help="randomised-weights check every N-th frame (0: never)")
     p.add_argument("--overwrite", action="store_true", help="replace an atlas of other settings")
+    add_size_argument(p)
     p.add_argument("--device", default="auto")
 
 
@@ -59,11 +64,12 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = AtlasConfig(methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
                       saliency_methods=tuple(m.strip() for m in args.saliency.split(",") if m.strip()),
-                      target=args.target, steps=args.steps, rate=args.rate, metrics_every=args.metrics_every,
+                      target=args.target, steps=args.steps, rate=args.rate, bootstrap=args.bootstrap, metrics_every=args.metrics_every,
                       sanity_every=args.sanity_every)
     model = load_checkpoint(args.checkpoint, device=args.device)
     seq = DavisDataset(args.data, args.split)[args.sequence]
-    atlas = build_atlas(model, seq, args.out, cfg, frames=parse_frames(args.frames), overwrite=args.overwrite)
+    atlas = build_atlas(model, seq, args.out, cfg, frames=parse_frames(args.frames), overwrite=args.overwrite,
+                        size=args.size)
     print(f"atlas of {seq.name}: {len(atlas.done)}/{len(atlas.frames)} frames, maps {', '.join(atlas.keys)} "
           f"-> {atlas.path}")
     return 0

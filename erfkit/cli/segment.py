@@ -5,6 +5,7 @@ Examples:
   erfkit segment --checkpoint C --frames my_video/ --mask first.png --out res/
   erfkit segment --checkpoint C --data ytvos --youtube --split valid --out res/
   erfkit segment --checkpoint C --data data/synth --out res --gc-iters 10 --gc-rate 180 --gc-every 5
+  erfkit segment --checkpoint C --data DAVIS --out res --size 240x427   (or --size native)
 
 A re-run with the same settings skips the videos already complete (so an
 interrupted run continues); --overwrite replaces results of other settings.
@@ -17,6 +18,12 @@ import argparse
 HELP = "segment videos (a DAVIS-layout split, or a folder of frames and a first mask)"
 
 
+def add_size_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", default="checkpoint", metavar="HxW|native",
+                   help="network input size: HxW (frames letterboxed, e.g. 240x427), native (the file's size), "
+                        "or checkpoint (default: the size the checkpoint was trained at); outputs are at the file's size")
+
+
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", default="mem", help="reference set: first, previous, first+previous, mem (default)")
     p.add_argument("--mem-every", type=int, default=5, help="with --memory mem: memorise every N-th frame (5)")
@@ -24,9 +31,12 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gc-iters", type=int, default=0, help="gradient correction steps N (0: off)")
     p.add_argument("--gc-rate", type=float, default=180.0, help="gradient correction rate alpha (180)")
     p.add_argument("--gc-every", type=int, default=5, help="correct every K-th frame (5)")
+    p.add_argument("--gc-bootstrap", type=float, default=0.4,
+                   help="fraction of hardest pixels in GC's cross-entropy (0.4: the authors' loss; 1: plain mean)")
     p.add_argument("--gc-save", choices=["corrected", "uncorrected"], default="corrected",
                    help="which mask to write when correcting (default: corrected; memory always gets it)")
     p.add_argument("--max-objects", type=int, default=32, help="refuse masks with more objects (32)")
+    add_size_argument(p)
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
 
 
@@ -35,9 +45,10 @@ def build_predictor(args: argparse.Namespace):
     from ..model.checkpoint import load_checkpoint
 
     model = load_checkpoint(args.checkpoint, device=args.device)
-    gc = GCConfig(iters=args.gc_iters, rate=args.gc_rate, every=args.gc_every, save=args.gc_save)
+    gc = GCConfig(iters=args.gc_iters, rate=args.gc_rate, every=args.gc_every, save=args.gc_save,
+                  bootstrap=args.gc_bootstrap)
     return VideoPredictor(model, memory=args.memory, mem_every=args.mem_every, max_memory_frames=args.memory_cap,
-                          gc=gc, max_objects=args.max_objects)
+                          gc=gc, max_objects=args.max_objects, size=args.size)
 
 
 class CopyFirst:

@@ -30,6 +30,8 @@ class Setting:
     gc: GCConfig = field(default_factory=GCConfig)
     #: ``f(sequence, predictor) -> memory_masks callable`` (see :class:`VideoPredictor`), or None
     memory_masks: Callable[[VideoSequence, VideoPredictor], Callable] | None = None
+    #: the network's input size: ``"HxW"``, ``"native"`` or ``"checkpoint"`` (its training size)
+    size: str = "checkpoint"
 
 
 @dataclass
@@ -54,7 +56,7 @@ def run_setting(setting: Setting, dataset: DavisDataset, names: list[str], *, pr
     scores = []
     for n in tqdm(names, desc=setting.name, unit="video", leave=False, disable=not progress):
         seq = dataset[n]
-        predictor = VideoPredictor(setting.model, memory=setting.memory, gc=setting.gc)
+        predictor = VideoPredictor(setting.model, memory=setting.memory, gc=setting.gc, size=setting.size)
         if setting.memory_masks is not None:
             predictor.memory_masks = setting.memory_masks(seq, predictor)
         stats, labels = segment_sequence(predictor, seq, None, keep=True)

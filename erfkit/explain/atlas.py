@@ -16,6 +16,11 @@ strategy) and ``cycle_loss`` (the loss curve of the cycle-ERF).  The mask of
 frame ``l`` (memory side, metrics) is its ground truth where it exists, else
 the prediction.
 
+The maps are computed at the network's input size (the checkpoint's, unless
+``size`` says otherwise: frames letterboxed as in :mod:`erfkit.data.letterbox`)
+and stored at the file's size, the canvas border cropped; the map metrics are
+computed on the stored maps, deletion/insertion on the canvas the network sees.
+
 Layout::
 
     ATLAS/index.json                  parameters, checkpoint hash, data version, frames done
@@ -46,11 +51,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..data.letterbox import Letterbox, format_size, parse_size
 from ..data.synth import synth_info
 from ..data.video import VideoSequence
 from ..errors import ConfigError, DataError
 from ..files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..inference.predictor import VideoPredictor, frame_tensor, onehot
+from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM
 from .cycle import CycleERFConfig, cycle_erf
 from .erf import classic_erf, object_centroid
@@ -74,6 +81,8 @@ class AtlasConfig:
         saliency_methods: Captum methods used by ``saliency`` (see :data:`SALIENCY_METHODS`).
         target: the target frame ``t``.
         steps, rate, gamma, batch_size: cycle-ERF settings (``M``, ``alpha``, ``gamma``).
+        bootstrap: the fraction of hardest pixels in the cycle-ERF loss's
+            cross-entropy (0.4: the authors' criterion, as gradient correction; 1: all).
         reduction: classic ERF reduction over colours (``abs`` or ``positive``).
         metrics_every: deletion/insertion on every N-th frame (0: never; they
             cost ``2 (deletion_steps + 1)`` forward passes per map).
@@ -89,6 +98,7 @@ class AtlasConfig:
     rate: float = 180.0
     gamma: float = 1.0
     batch_size: int = 4
+    bootstrap: float = 0.4
     reduction: str = "abs"
     metrics_every: int = 4
     sanity_every: int = 8
@@ -104,7 +114,12 @@ class AtlasConfig:
             raise ConfigError(f"unknown saliency methods {bad}; choose from {', '.join(SALIENCY_METHODS)}")
         if self.reduction not in ("abs", "positive"):
             raise ConfigError("reduction must be 'abs' or 'positive'")
-        CycleERFConfig(self.steps, self.rate, self.gamma, self.batch_size)  # validates
+        self.cycle_config()  # validates
+
+    def cycle_config(self, batch_size: int | None = None) -> CycleERFConfig:
+        """The cycle-ERF settings (``batch_size`` reference frames per batch)."""
+        return CycleERFConfig(self.steps, self.rate, self.gamma, batch_size or self.batch_size,
+                              bootstrap=self.bootstrap)
 
     @property
     def keys(self) -> list[str]:
@@ -263,10 +278,11 @@ class _Video:
     objects: list[int]
     target: int
     x_t: torch.Tensor
-    y_t: torch.Tensor  # [1, K+1, H, W]
+    y_t: torch.Tensor  # [1, K+1, H, W] on the canvas
     target_labels: np.ndarray
     preds: list[np.ndarray]
     label: str
+    box: Letterbox
     query_t: Any = None
     memory_t: Any = None
     random: STM | None = None
@@ -278,9 +294,17 @@ class _Video:
             return np.where(lab == 255, 0, lab)
         return self.preds[l]
 
+    def canvas_labels(self, l: int) -> np.ndarray:
+        """:meth:`labels` on the network's canvas ``[H, W]``."""
+        return self.box.labels(torch.from_numpy(np.ascontiguousarray(self.labels(l)))).numpy()
 
-def _predict(model: STM, sequence: VideoSequence, device: torch.device) -> list[np.ndarray]:
-    predictor = VideoPredictor(model, memory="mem", device=device)
+    def canvas_onehot(self, l: int, device: torch.device) -> torch.Tensor:
+        """``[1, K+1, H, W]``: the mask of frame ``l`` as the network is given it."""
+        return self.box.mask(onehot(self.labels(l), self.objects, device, self.y_t.dtype))
+
+
+def _predict(model: STM, sequence: VideoSequence, device: torch.device, size) -> list[np.ndarray]:
+    predictor = VideoPredictor(model, memory="mem", size=size, device=device)
     out = []
     for t in range(len(sequence)):
         out.append(predictor.labels(predictor.step(sequence.read_frame(t), sequence.prompt(t))))
@@ -289,26 +313,26 @@ def _predict(model: STM, sequence: VideoSequence, device: torch.device) -> list[
 
 def _frame_maps(model: STM, v: _Video, l: int, x_l: torch.Tensor, cfg: AtlasConfig,
                 cycle_maps: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    """Every map of frame ``l`` (``[K, H, W]`` each) for ``model``."""
+    """Every map of frame ``l`` (``[K, H, W]`` each, on the canvas) for ``model``."""
     dev = x_l.device
-    lab_l = v.labels(l)
-    y_l = onehot(lab_l, v.objects, dev)
+    lab_l = v.canvas_labels(l)
+    lab_t = v.canvas_labels(v.target)
+    y_l = v.canvas_onehot(l, dev)
     maps: dict[str, torch.Tensor] = {}
     if "cycle" in cfg.methods:
         if cycle_maps is None:
-            cycle_maps = cycle_erf(model, x_l, v.x_t, v.y_t,
-                                   CycleERFConfig(cfg.steps, cfg.rate, cfg.gamma, 1)).maps[0]
+            cycle_maps = cycle_erf(model, x_l, v.x_t, v.y_t, cfg.cycle_config(1)).maps[0]
         maps["cycle"] = cycle_maps
     if "classic" in cfg.methods:
         units_l = [object_centroid(lab_l == o) for o in v.objects]
-        units_t = [object_centroid(v.target_labels == o) for o in v.objects]
+        units_t = [object_centroid(lab_t == o) for o in v.objects]
         maps["erf_query"] = classic_erf(model, x_l, v.x_t, v.y_t, units_l, wrt="query",
                                         reduction=cfg.reduction).maps  # type: ignore[arg-type]
         maps["erf_memory"] = classic_erf(model, v.x_t, x_l, y_l, units_t, wrt="memory",
                                          reduction=cfg.reduction).maps  # type: ignore[arg-type]
     if "saliency" in cfg.methods:
         regions_l = [torch.as_tensor(lab_l == o, device=dev) for o in v.objects]
-        regions_t = [torch.as_tensor(v.target_labels == o, device=dev) for o in v.objects]
+        regions_t = [torch.as_tensor(lab_t == o, device=dev) for o in v.objects]
         for m in cfg.saliency_methods:
             maps[f"saliency_{m}_query"] = saliency(model, m, x_l, v.x_t, v.y_t, regions_l, wrt="query",
                                                    config=SaliencyConfig())
@@ -324,8 +348,8 @@ def _iou(pred_labels: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 
 def _scorer(model: STM, v: _Video, l: int, k: int, key: str, dev: torch.device):
-    """IoU of object ``k``'s prediction as the map's frame ``l`` is perturbed."""
-    lab_l = v.labels(l)
+    """IoU of object ``k``'s prediction (on the canvas) as the map's frame ``l`` is perturbed."""
+    lab_l = v.canvas_labels(l)
     if key.endswith("_query"):
         gt = torch.as_tensor(lab_l == v.objects[k], device=dev)
 
@@ -336,8 +360,8 @@ def _scorer(model: STM, v: _Video, l: int, k: int, key: str, dev: torch.device):
             pred = model.segment(frames, mem).argmax(1) == k + 1
             return _iou(pred, gt[None])
     else:  # the map lives on a memory frame: perturb it, segment the target
-        gt = torch.as_tensor(v.target_labels == v.objects[k], device=dev)
-        y_l = onehot(lab_l, v.objects, dev)
+        gt = torch.as_tensor(v.canvas_labels(v.target) == v.objects[k], device=dev)
+        y_l = v.canvas_onehot(l, dev)
 
         def score(frames: torch.Tensor) -> torch.Tensor:
             mem = model.memorize(frames, y_l.expand(frames.shape[0], *y_l.shape[1:]))
@@ -348,7 +372,8 @@ def _scorer(model: STM, v: _Video, l: int, k: int, key: str, dev: torch.device):
 
 def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, config: AtlasConfig | None = None, *,
                 frames: Iterable[int] | None = None, progress: bool = True, overwrite: bool = False,
-                label: str | None = None, device: str | torch.device | None = None) -> Atlas:
+                label: str | None = None, size: str | tuple[int, int] | None = "checkpoint",
+                device: str | torch.device | None = None) -> Atlas:
     """Compute (or complete) the atlas of one video for one model.
 
     Args:
@@ -360,6 +385,8 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
         progress: progress bar.
         overwrite: replace an atlas made with other settings, model or data.
         label: the checkpoint's name in the metric table.
+        size: the network's input size: ``"HxW"``, ``"native"`` or ``"checkpoint"``
+            (the size the checkpoint was trained at).  Maps are stored at the file's size.
         device: where to compute (default: the model's).
 
     Returns:
@@ -376,17 +403,18 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
         raise ConfigError(f"target frame {cfg.target} outside the video's {n} frames")
     info = getattr(model, "checkpoint", None)
     label = label or (info.label if info is not None else model.config.name)
+    policy = checkpoint_input_size(model) if size == "checkpoint" else parse_size(size)
     identity = {"format": ATLAS_FORMAT, "version": ATLAS_VERSION, "sequence": sequence.name,
                 "frames": sequence.frame_names,
                 "checkpoint": {"sha256": model_fingerprint(model), "label": label,
                                "path": info.path if info is not None else None},
-                "data": sequence_fingerprint(sequence), "config": cfg.to_dict()}
+                "data": sequence_fingerprint(sequence), "config": cfg.to_dict(), "size": format_size(policy)}
     identity = json.loads(json.dumps(identity))  # as stored (tuples become lists), for comparisons
     index_path = out / "index.json"
     done: list[int] = []
     if index_path.is_file():
         old = Atlas(out).index
-        same = all(old.get(k) == identity[k] for k in ("sequence", "frames", "data", "config")) and \
+        same = all(old.get(k) == identity[k] for k in ("sequence", "frames", "data", "config", "size")) and \
             old["checkpoint"]["sha256"] == identity["checkpoint"]["sha256"]
         if not same:
             if not overwrite:
@@ -413,10 +441,13 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
         objects = [int(o) for o in np.unique(target_labels) if o != 0]
         if not objects:
             raise DataError(f"target frame {sequence.frame_name(cfg.target)} holds no object", sequence.name)
-        preds = _predict(model, sequence, dev)
-        x_t = frame_tensor(sequence.read_frame(cfg.target), dev)
-        y_t = onehot(target_labels, objects, dev)
-        v = _Video(sequence, objects, cfg.target, x_t, y_t, target_labels, preds, label)
+        preds = _predict(model, sequence, dev, policy)
+        dtype = next(model.parameters()).dtype
+        x_t = frame_tensor(sequence.read_frame(cfg.target), dev, dtype)
+        box = Letterbox.fit(tuple(x_t.shape[-2:]), policy)
+        x_t = box.image(x_t)
+        y_t = box.mask(onehot(target_labels, objects, dev, dtype))
+        v = _Video(sequence, objects, cfg.target, x_t, y_t, target_labels, preds, label, box)
         v.query_t = model.encode_query(x_t)
         v.memory_t = model.memorize(x_t, y_t)
     need_random = cfg.sanity_every > 0 and any(i % cfg.sanity_every == 0 for i in todo)
@@ -436,17 +467,17 @@ def _build_frames(model: STM, v: "_Video", cfg: AtlasConfig, todo: list[int], ou
     sequence, x_t, y_t, preds = v.sequence, v.x_t, v.y_t, v.preds
     for start in range(0, len(todo), cfg.batch_size):
         batch = todo[start:start + cfg.batch_size]
-        xs = torch.cat([frame_tensor(sequence.read_frame(i), dev) for i in batch])
+        xs = v.box.image(torch.cat([frame_tensor(sequence.read_frame(i), dev, x_t.dtype) for i in batch]))
         cycle = None
         losses = None
         if "cycle" in cfg.methods:
-            r = cycle_erf(model, xs, x_t, y_t, CycleERFConfig(cfg.steps, cfg.rate, cfg.gamma, cfg.batch_size))
+            r = cycle_erf(model, xs, x_t, y_t, cfg.cycle_config())
             cycle, losses = r.maps, r.losses
         for j, l in enumerate(batch):
             x_l = xs[j:j + 1]
             maps = _frame_maps(model, v, l, x_l, cfg, None if cycle is None else cycle[j])
             rows = _metrics(model, v, l, x_l, maps, cfg, dev)
-            arrays = {k: m.detach().cpu().numpy().astype(np.float16) for k, m in maps.items()}
+            arrays = {k: v.box.map_to_frame(m).detach().cpu().numpy().astype(np.float16) for k, m in maps.items()}
             arrays["pred"] = preds[l]
             if losses is not None:
                 arrays["cycle_loss"] = losses[j].cpu().numpy().astype(np.float32)
@@ -462,13 +493,18 @@ def _build_frames(model: STM, v: "_Video", cfg: AtlasConfig, todo: list[int], ou
 
 def _metrics(model: STM, v: _Video, l: int, x_l: torch.Tensor, maps: dict[str, torch.Tensor], cfg: AtlasConfig,
              dev: torch.device) -> list[dict[str, Any]]:
-    """The tidy metric rows of frame ``l``: one per (map, object)."""
+    """The tidy metric rows of frame ``l``: one per (map, object).
+
+    ``maps`` are on the canvas; the map metrics use them at the file's size,
+    deletion/insertion perturbs the canvas the network sees.
+    """
     lab_l = v.labels(l)
     faithful = cfg.metrics_every > 0 and l % cfg.metrics_every == 0
     sane = v.random is not None and l % cfg.sanity_every == 0
     random_maps = _frame_maps(v.random, v, l, x_l, cfg, None) if sane else {}
     rows = []
-    for key, m in maps.items():
+    for key, canvas_map in maps.items():
+        m = v.box.map_to_frame(canvas_map)
         for k, obj in enumerate(v.objects):
             row: dict[str, Any] = {"checkpoint": v.label, "sequence": v.sequence.name, "method": key,
                                    "target": v.sequence.frame_name(v.target), "frame": v.sequence.frame_name(l),
@@ -477,7 +513,9 @@ def _metrics(model: STM, v: _Video, l: int, x_l: torch.Tensor, maps: dict[str, t
             row["deletion"] = row["insertion"] = float("nan")
             if faithful:
                 score = _scorer(model, v, l, k, key, dev)
-                row["deletion"], row["insertion"], _, _ = deletion_insertion(m[k], x_l, score, cfg.deletion_steps)
-            row["sanity"] = sanity_similarity(m[k], random_maps[key][k]) if sane else float("nan")
+                row["deletion"], row["insertion"], _, _ = deletion_insertion(canvas_map[k], x_l, score,
+                                                                             cfg.deletion_steps)
+            row["sanity"] = (sanity_similarity(m[k], v.box.map_to_frame(random_maps[key][k])) if sane
+                             else float("nan"))
             rows.append(row)
     return rows

@@ -18,7 +18,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..data.letterbox import format_size, parse_size
 from ..data.video import VideoSequence
+from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM
 from .atlas import Atlas, AtlasConfig, build_atlas, model_fingerprint
 
@@ -34,6 +36,7 @@ class ViewSettings:
     rate: float = 180.0
     reduction: str = "abs"
     saliency_method: str = "saliency"
+    size: str = "checkpoint"  # the network's input size: "HxW", "native" or "checkpoint"
 
     def group_config(self, group: str) -> AtlasConfig:
         """The minimal atlas config computing one method group (no costly metrics on demand)."""
@@ -52,13 +55,13 @@ def _group(key: str) -> str:
     return "saliency"
 
 
-def _provides(atlas: Atlas, key: str, s: ViewSettings) -> bool:
-    """Whether ``atlas`` was computed with the settings ``key`` needs."""
+def _provides(atlas: Atlas, key: str, s: ViewSettings, size: str) -> bool:
+    """Whether ``atlas`` was computed with the settings ``key`` needs, at the input ``size`` (``"HxW"``/``"native"``)."""
     cfg = atlas.config
-    if key not in cfg.keys or cfg.target != s.target:
+    if key not in cfg.keys or cfg.target != s.target or atlas.index.get("size") != size:
         return False
     if key == "cycle":
-        return cfg.steps == s.steps and cfg.rate == s.rate
+        return (cfg.steps, cfg.rate, cfg.bootstrap) == (s.steps, s.rate, s.group_config("cycle").bootstrap)
     if key.startswith("erf_"):
         return cfg.reduction == s.reduction
     return True
@@ -93,12 +96,16 @@ class MapStore:
         self.model = model
         self.sequence = sequence
         self.sha = model_fingerprint(model)
+        self.default_size = format_size(checkpoint_input_size(model))
         self.atlases = [a for a in atlases if a.checkpoint_sha256 == self.sha and a.sequence == sequence.name]
         self.cache = Path(cache) / self.sha[:16] / sequence.name
         self._cache_atlases: dict[Path, tuple[int, Atlas]] = {}
 
+    def _size(self, s: ViewSettings) -> str:
+        return self.default_size if s.size == "checkpoint" else format_size(parse_size(s.size))
+
     def _cache_dir(self, group: str, s: ViewSettings) -> Path:
-        cfg = json.dumps(s.group_config(group).to_dict(), sort_keys=True).encode()
+        cfg = json.dumps({**s.group_config(group).to_dict(), "size": self._size(s)}, sort_keys=True).encode()
         return self.cache / f"{group}-{hashlib.sha256(cfg).hexdigest()[:12]}"
 
     def _cached(self, d: Path) -> Atlas | None:
@@ -118,7 +125,7 @@ class MapStore:
         return hit[1]
 
     def _sources(self, key: str, s: ViewSettings) -> list[Atlas]:
-        found = [a for a in self.atlases if _provides(a, key, s)]
+        found = [a for a in self.atlases if _provides(a, key, s, self._size(s))]
         cached = self._cached(self._cache_dir(_group(key), s))
         return found + ([cached] if cached is not None else [])
 
@@ -143,7 +150,7 @@ class MapStore:
                 if progress is not None:
                     progress(f"computing {key} of frame {self.sequence.frame_name(frame)}")
                 src = build_atlas(self.model, self.sequence, self._cache_dir(_group(key), s),
-                                  s.group_config(_group(key)), frames=[frame], progress=False)
+                                  s.group_config(_group(key)), frames=[frame], progress=False, size=self._size(s))
             data = src.load(frame, [key] if "pred" in out else [key, "pred"])
             out.update(data)
         return out

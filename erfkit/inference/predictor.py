@@ -21,6 +21,12 @@ Reference sets (paper Table 4):
 
 ``max_memory_frames`` caps the memory: the given frames are always kept and the
 oldest other frames are dropped first.
+
+Input size: the network runs on a canvas of the checkpoint's training size
+(240x427 for the paper's models), onto which each frame is letterboxed as the
+authors' code does (:mod:`erfkit.data.letterbox`); outputs are always at the
+file's size.  ``size="native"`` runs at the file's own size.  The memory, gradient
+correction and :attr:`VideoPredictor.memory_masks` all live on the canvas.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from ..data.letterbox import InputSize, Letterbox, format_size, parse_size
 from ..device import resolve_device
 from ..errors import ConfigError, DataError
+from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM, Memory
 from .correction import GCConfig, Reference, gradient_correction
 
@@ -42,14 +50,15 @@ MEMORY_STRATEGIES = ("first", "previous", "first+previous", "mem")
 MAX_OBJECT_ID = 254
 
 
-def frame_tensor(frame: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``[H, W, 3]`` uint8 (or ``[3, H, W]`` float in [0, 1]) -> ``[1, 3, H, W]`` float in [0, 1]."""
+def frame_tensor(frame: np.ndarray | torch.Tensor, device: torch.device,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``[H, W, 3]`` uint8 (or ``[3, H, W]`` float in [0, 1]) -> ``[1, 3, H, W]`` in [0, 1], of ``dtype``."""
     if isinstance(frame, np.ndarray):
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise DataError(f"a frame is [H, W, 3], got shape {frame.shape}")
-        t = torch.from_numpy(np.array(frame, dtype=np.uint8)).to(device).permute(2, 0, 1).float().div_(255)
+        t = torch.from_numpy(np.array(frame, dtype=np.uint8)).to(device).permute(2, 0, 1).to(dtype).div_(255)
     else:
-        t = frame.to(device).float()
+        t = frame.to(device=device, dtype=dtype)
         if t.ndim == 4:
             t = t[0]
         if t.ndim != 3 or t.shape[0] != 3:
@@ -57,11 +66,12 @@ def frame_tensor(frame: np.ndarray | torch.Tensor, device: torch.device) -> torc
     return t.unsqueeze(0)
 
 
-def onehot(labels: np.ndarray | torch.Tensor, ids: list[int], device: torch.device) -> torch.Tensor:
+def onehot(labels: np.ndarray | torch.Tensor, ids: list[int], device: torch.device,
+           dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Index mask ``[H, W]`` -> ``[1, len(ids)+1, H, W]`` one-hot over ``[background, *ids]``."""
     lab = torch.as_tensor(np.asarray(labels), device=device).long()
     ids_t = torch.tensor(ids, device=device, dtype=torch.long).view(-1, 1, 1)
-    fg = (lab.unsqueeze(0) == ids_t).float()
+    fg = (lab.unsqueeze(0) == ids_t).to(dtype)
     bg = 1 - fg.sum(0, keepdim=True).clamp(max=1)
     return torch.cat([bg, fg], 0).unsqueeze(0)
 
@@ -81,7 +91,7 @@ class _State:
     entries: list[_Entry] = field(default_factory=list)
     temporary: _Entry | None = None
     references: list[tuple[list[int], Reference]] = field(default_factory=list)
-    size: tuple[int, int] | None = None
+    box: Letterbox | None = None  # the file's size and where it lies on the network's canvas
     cache: Memory | None = None
 
 
@@ -99,14 +109,22 @@ class VideoPredictor:
             replacing what is put into memory for frame ``t`` (not for frames with
             given masks); gradient correction then corrects the replacement.  The
             output is still the model's own prediction.  Used to study
-            low-quality memory masks (paper Table 5).
+            low-quality memory masks (paper Table 5).  ``H, W`` is the canvas
+            (see :meth:`canvas_onehot`).
+        size: the network's input size: ``(H, W)`` or ``"HxW"`` (frames are
+            letterboxed onto that canvas), ``"native"`` (the file's size), or
+            ``"checkpoint"`` (default: the size the checkpoint was trained at,
+            see :attr:`erfkit.model.checkpoint.CheckpointInfo.input_size`).
         device: where to compute (default: the model's device).
+
+    The predictor computes in the model's dtype: a float64 model gets float64
+    frames and masks.
     """
 
     def __init__(self, model: STM, *, memory: str = "mem", mem_every: int = 5,
                  max_memory_frames: int | None = None, gc: GCConfig | None = None,
                  max_objects: int | None = None, memory_masks=None,
-                 device: str | torch.device | None = None):
+                 size: InputSize | str = "checkpoint", device: str | torch.device | None = None):
         if memory not in MEMORY_STRATEGIES:
             raise ConfigError(f"unknown memory strategy {memory!r}; choose from {', '.join(MEMORY_STRATEGIES)}")
         if mem_every < 1:
@@ -115,6 +133,8 @@ class VideoPredictor:
             raise ConfigError("max_memory_frames must be >= 1")
         self.device = resolve_device(device) if device is not None else model.device
         self.model = model.to(self.device).eval()
+        self.dtype = next(model.parameters()).dtype
+        self.size: InputSize = checkpoint_input_size(model) if size == "checkpoint" else parse_size(size)
         self.strategy = memory
         self.mem_every = mem_every
         self.max_memory_frames = max_memory_frames
@@ -140,6 +160,22 @@ class VideoPredictor:
         return self._s.t
 
     @property
+    def letterbox(self) -> Letterbox | None:
+        """Where the current video's frames lie on the network's canvas (``None`` before the first frame)."""
+        return self._s.box
+
+    def canvas_onehot(self, mask: np.ndarray) -> torch.Tensor:
+        """An index mask ``[h, w]`` of the current video -> ``[1, K+1, H, W]`` as the network sees it.
+
+        One-hot over ``[background, *object_ids]``, letterboxed onto the canvas
+        like a given mask (:meth:`erfkit.data.letterbox.Letterbox.mask`).
+        """
+        box = self._s.box
+        if box is None:
+            raise DataError("no frame seen yet: the canvas is not known")
+        return box.mask(onehot(mask, self._s.ids, self.device, self.dtype))
+
+    @property
     def memory_frames(self) -> list[int]:
         """Indices of the frames held in memory (the temporary previous frame excluded)."""
         return [e.index for e in self._s.entries]
@@ -148,7 +184,8 @@ class VideoPredictor:
         """What decides this predictor's output: the checkpoint's hash, the architecture, the inference settings."""
         info = getattr(self.model, "checkpoint", None)
         return {"checkpoint_sha256": info.sha256 if info is not None else None,
-                "model": self.model.config.to_dict(), "memory": self.strategy, "mem_every": self.mem_every,
+                "model": self.model.config.to_dict(), "size": format_size(self.size),
+                "memory": self.strategy, "mem_every": self.mem_every,
                 "max_memory_frames": self.max_memory_frames, "gc": asdict(self.gc)}
 
     # ------------------------------------------------------------------- step
@@ -168,19 +205,22 @@ class VideoPredictor:
             ``"corrected"``; :attr:`last_uncorrected` holds the other one).
         """
         s = self._s
-        x = frame_tensor(frame, self.device)
+        x = frame_tensor(frame, self.device, self.dtype)
         size = tuple(x.shape[-2:])
-        if s.size is None:
-            s.size = size  # type: ignore[assignment]
-        elif size != s.size:
-            raise DataError(f"frame {s.t} is {size[1]}x{size[0]} but the video started at {s.size[1]}x{s.size[0]}")
+        if s.box is None:
+            s.box = Letterbox.fit(size, self.size)  # type: ignore[arg-type]
+        elif size != s.box.frame:
+            fh, fw = s.box.frame
+            raise DataError(f"frame {s.t} is {size[1]}x{size[0]} but the video started at {fw}x{fh}")
+        box = s.box
+        x = box.image(x)
         given = self._new_objects(mask, size)
         if not s.ids and not given:
             raise DataError("the first frame needs a mask with at least one object")
         if s.ids and (s.entries or s.temporary is not None):
             probs = self.model.segment(x, self._read_memory()).softmax(1)
         else:
-            probs = x.new_zeros((1, 1, *size))
+            probs = x.new_zeros((1, 1, *box.canvas))
             probs[:, 0] = 1
         if given:
             probs = self._apply_given(x, probs, mask, given)
@@ -192,11 +232,23 @@ class VideoPredictor:
             remembered = gradient_correction(self.model, x, remembered, [r for _, r in s.references], self.gc)
             if self.memory_masks is None:
                 probs = remembered
-        self.last_uncorrected = uncorrected[0]
         self._memorise(x, remembered, anchor=bool(given))
         s.t += 1
-        out = probs if self.gc.save == "corrected" else uncorrected
-        return out[0]
+        self.last_uncorrected = self._to_frame(uncorrected, mask, given)
+        if self.gc.save == "uncorrected":
+            return self.last_uncorrected
+        return self.last_uncorrected if probs is uncorrected else self._to_frame(probs, mask, given)
+
+    def _to_frame(self, probs: torch.Tensor, mask: np.ndarray | None, given: list[int]) -> torch.Tensor:
+        """Canvas ``[1, K+1, H, W]`` -> the file's ``[K+1, h, w]``; a given mask is returned as given."""
+        box = self._s.box
+        assert box is not None
+        out = box.probs_to_frame(probs)[0]
+        if given and not box.identity:
+            hot = onehot(mask, self._s.ids, self.device, self.dtype)[0]  # type: ignore[arg-type]
+            where = torch.as_tensor(np.isin(mask, given), device=self.device)  # type: ignore[arg-type]
+            out = torch.where(where, hot, out)
+        return out
 
     def labels(self, probs: torch.Tensor) -> np.ndarray:
         """``[K+1, H, W]`` probabilities -> ``[H, W]`` uint8 object ids."""
@@ -231,15 +283,23 @@ class VideoPredictor:
             probs = torch.cat([probs, probs.new_zeros((1, len(new), *probs.shape[-2:]))], 1)
             s.ids = s.ids + new
             s.cache = None  # the stacked memory has one slot per object
-        hot = onehot(mask, s.ids, self.device)
-        where = torch.as_tensor(np.isin(mask, given), device=self.device)
-        probs = torch.where(where, hot, probs)
+        box = s.box
+        assert box is not None
+        hot = box.mask(onehot(mask, s.ids, self.device, self.dtype))
+        if len(new) == len(s.ids):
+            # Every object is new here (the first frame): the network gets the given
+            # mask as it is, with the unlabelled boundary pixels of the letterbox.
+            probs = hot
+        else:
+            inside = torch.as_tensor(np.isin(mask, given), device=self.device, dtype=self.dtype)
+            where = box.mask(inside[None, None]) > 0
+            probs = torch.where(where, hot, probs)
         if self.gc.enabled and new:
             # The reference of gradient correction for the new objects: this frame and
             # their given masks (an object given again keeps its first reference).
             # The frame's query features are computed once, here.
             slots = [s.ids.index(o) for o in new]
-            target = onehot(np.where(np.isin(mask, new), mask, 0), new, self.device)
+            target = box.mask(onehot(np.where(np.isin(mask, new), mask, 0), new, self.device, self.dtype))
             s.references.append((new, Reference(self.model.encode_query(x), target, slots)))
         return probs
 

@@ -34,8 +34,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save as st_save
 
+from ..data.letterbox import PAPER_SIZE, InputSize, parse_size
 from ..device import resolve_device
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..files import atomic_write_bytes
 from .presets import MODEL_PRESETS, ModelConfig
 from .resnet import BACKBONES
@@ -49,6 +50,7 @@ __all__ = [
     "load_backbone_weights",
     "file_sha256",
     "resolve_checkpoint_path",
+    "checkpoint_input_size",
 ]
 
 FORMAT_NAME = "erfkit-checkpoint"
@@ -84,12 +86,37 @@ class CheckpointInfo:
         return self._sha256
 
     @property
+    def input_size(self) -> InputSize:
+        """The network input size the checkpoint was trained at: the default size policy for it.
+
+        Our checkpoints record it (metadata ``input_size``: ``"HxW"`` or
+        ``"native"``); the authors' STM-Training checkpoints mean 240x427 (their
+        training and test size); the released STM weights mean native (their
+        DAVIS evaluation runs at 480p).  Our checkpoints without the key are
+        taken as native.
+        """
+        if self.format == "stm-training":
+            return PAPER_SIZE
+        if self.format == "stm-official":
+            return None
+        try:
+            return parse_size(self.metadata.get("input_size", "native"))
+        except ConfigError as e:
+            raise CheckpointError(f"metadata input_size: {e}", self.path) from None
+
+    @property
     def label(self) -> str:
         """A short human name: the run's label, else the file's folder or stem."""
         if self.metadata.get("label"):
             return str(self.metadata["label"])
         p = Path(self.path)
         return p.parent.name if p.name == MODEL_FILE else p.stem
+
+
+def checkpoint_input_size(model: STM) -> InputSize:
+    """The input size ``model``'s checkpoint was trained at (``None``: native; also for a model built in memory)."""
+    info = getattr(model, "checkpoint", None)
+    return info.input_size if info is not None else None
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..data.davis import DavisDataset
+from ..data.letterbox import Letterbox
 from ..data.video import VideoSequence
 from ..errors import ConfigError
 from ..evaluation.davis import score_sequence
@@ -29,6 +30,7 @@ from ..explain.cycle import CycleERFConfig, cycle_erf
 from ..inference.correction import GCConfig
 from ..inference.predictor import VideoPredictor, frame_tensor, onehot
 from ..inference.runner import segment_sequence
+from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM
 from .maps import map_grid, outline, show_frame
 from .style import COLORS, paper_style, save_figure
@@ -150,12 +152,15 @@ def cycle_erf_figure(dataset: DavisDataset, baseline: STM, cyclic: STM, sequence
     seq = dataset[sequence]
     dev = baseline.device
     x_t = frame_tensor(seq.read_frame(target), dev)
+    # at the network's input size (the baseline checkpoint's), maps brought back to the frame's size
+    box = Letterbox.fit(tuple(x_t.shape[-2:]), checkpoint_input_size(baseline))
     gt_t = seq.read_annotation(target)
     ids = [int(o) for o in np.unique(gt_t) if o not in (0, 255)]
-    y_t = onehot(gt_t, ids, dev)
-    xs = torch.cat([frame_tensor(seq.read_frame(t), dev) for t in references])
+    y_t = box.mask(onehot(gt_t, ids, dev))
+    xs = box.image(torch.cat([frame_tensor(seq.read_frame(t), dev) for t in references]))
+    x_t = box.image(x_t)
     cfg = CycleERFConfig(steps=steps, rate=rate)
-    maps = {name: cycle_erf(m, xs, x_t, y_t, cfg).maps.cpu().numpy() for name, m in
+    maps = {name: box.map_to_frame(cycle_erf(m, xs, x_t, y_t, cfg).maps).cpu().numpy() for name, m in
             (("baseline", baseline), ("cyclic", cyclic))}
     frames = [seq.read_frame(t) for t in references]
     masks = [np.isin(seq.read_annotation(t), ids) for t in references]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -53,6 +54,7 @@ def test_official_stm_weights_load_into_the_right_places(tmp_path, shared):
     info = model.checkpoint
     assert info.format == "stm-official"
     assert info.config.name == "stm-r50" and info.config.extra_input == "other"
+    assert info.input_size is None  # their eval_DAVIS runs at the file's size (480p)
     own = model.state_dict()
     assert set(own) == set(sd)
     for k, v in sd.items():
@@ -73,6 +75,7 @@ def test_stm_training_checkpoints_load_into_the_right_places(tmp_path, shared, n
     assert info.format == "stm-training"
     assert info.config.backbone == backbone and info.config.extra_input == "background"
     assert info.metadata["epoch"] == 240 and info.metadata["max_skip"] == [25]
+    assert info.input_size == (240, 427)  # the authors train and test at 240x427
     own = model.state_dict()
     for k, v in sd.items():
         assert torch.equal(own[k], v), k
@@ -174,3 +177,16 @@ def test_torchvision_backbone_weights_initialise_both_encoders(tmp_path):
     torch.save(ResNet(BACKBONES["resnet50"], num_stages=3).state_dict(), r50)
     with pytest.raises(CheckpointError):
         load_backbone_weights(model, r50)
+
+
+def test_our_checkpoints_record_their_input_size(tmp_path, tiny_model):
+    from erfkit import load_checkpoint as load
+    from erfkit.errors import CheckpointError as Err
+
+    assert load(save_checkpoint(tiny_model, tmp_path / "a", {"input_size": "128x224"})).checkpoint.input_size == \
+        (128, 224)
+    assert load(save_checkpoint(tiny_model, tmp_path / "b")).checkpoint.input_size is None
+    with pytest.raises(Err, match="input_size"):
+        load(save_checkpoint(tiny_model, tmp_path / "c", {"input_size": "big"})).checkpoint.input_size
+    for name in ("stm-tiny-baseline", "stm-tiny-cyclic"):  # trained on 240x427 synthetic videos
+        assert load(Path(__file__).parents[2] / "checkpoints" / name).checkpoint.input_size == (240, 427)
