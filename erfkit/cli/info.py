@@ -22,16 +22,19 @@ def run(args: argparse.Namespace) -> int:
 
     model = load_checkpoint(args.checkpoint)
     info = model.checkpoint
+    from ..data.letterbox import format_size
+
     doc = {"path": info.path, "format": info.format, "sha256": info.sha256, "model": info.config.to_dict(),
+           "input_size": format_size(info.input_size),
            "parameters": sum(p.numel() for p in model.parameters()), "metadata": info.metadata, "notes": info.notes}
     if args.json:
         print(json.dumps(doc, indent=2, default=str))
     else:
         print(f"{info.path}: {info.format} checkpoint of {info.config.name} "
               f"({doc['parameters'] / 1e6:.2f} M parameters, backbone {info.config.backbone}, "
-              f"third input {info.config.extra_input})")
+              f"third input {info.config.extra_input}, input size {doc['input_size']})")
         for k, v in info.metadata.items():
-            if k in ("model", "format", "format_version"):
+            if k in ("model", "format", "format_version", "input_size"):
                 continue
             if k == "training" and isinstance(v, dict):  # the full config is in --json
                 v = {kk: vv for kk, vv in v.items() if kk != "config"}

@@ -40,3 +40,15 @@ def test_480p_at_the_default_size_scores_as_240x427(tmp_path):
     assert abs(jf480 - jf240) <= 0.03, (jf240, jf480)
     mask = next((tmp_path / "r480").glob("*/*.png"))
     assert np.asarray(Image.open(mask)).shape == (480, 854)
+
+
+def test_info_shows_the_input_size(capsys):
+    assert main(["info", str(CHECKPOINT)]) == 0
+    assert "input size 240x427" in capsys.readouterr().out
+
+
+def test_a_bad_size_is_one_line(tmp_path, capsys):
+    assert main(["segment", "--checkpoint", str(CHECKPOINT), "--frames", str(tmp_path), "--mask", "m.png",
+                 "--out", str(tmp_path / "o"), "--size", "big"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "big" in err[0]
