@@ -5,13 +5,30 @@ each next one from ``(last, last + max_skip]``; up to ``max_objects`` objects
 present in the first frame; one augmentation for the whole clip.  Everything an
 item holds follows from ``(seed, epoch, index)``, so items are the same with any
 number of DataLoader workers, and a resumed run sees the same data.
+
+A clip reaches the training size in one of two ways (``sampling``):
+
+* ``"crop"``: a random crop of that size at the file's own scale (with the
+  augmentation's small zoom, rotation and shear);
+* ``"letterbox"``: as the authors' code, each frame and mask is scaled into a
+  canvas of that size (:class:`~erfkit.data.letterbox.Letterbox`: centred, zero
+  border; mask pixels on object boundaries and on the border get no label),
+  portrait frames being transposed first, and the augmentation is applied to
+  the canvas.  Pixels without a label have label ``-1`` in an item and an
+  all-zero one-hot vector after :func:`collate_clips`: they count for no class.
+
+Training data may be DAVIS-layout (``ImageSets/2017/train.txt``) or
+YouTube-VOS-layout (``train/meta.json``) roots; :class:`MixedClipDataset`
+mixes several with sampling frequencies (the authors' DAVIS list repeated 5
+times beside YouTube-VOS), each keeping its own max skip.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterator
+from pathlib import Path
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -19,9 +36,20 @@ import torch
 from ..errors import ConfigError, DataError
 from .augment import AugmentConfig, augment_clip
 from .davis import DavisDataset
-from .masks import VOID, read_frame, read_mask
+from .letterbox import Letterbox
+from .masks import VOID, image_size, read_frame, read_mask
+from .youtube import YouTubeVOSDataset
 
-__all__ = ["ClipDataset", "EpochBatchSampler", "collate_clips", "sample_frame_indices"]
+__all__ = ["ClipDataset", "MixedClipDataset", "EpochBatchSampler", "collate_clips", "sample_frame_indices",
+           "data_layout", "UNLABELLED"]
+
+#: Label of the pixels that belong to no class (letterbox sampling: object boundaries, the canvas border).
+UNLABELLED = -1
+
+
+def data_layout(root: str | os.PathLike) -> str:
+    """``"youtube"`` for a YouTube-VOS-layout root (``train/meta.json``), else ``"davis"``."""
+    return "youtube" if (Path(root) / "train" / "meta.json").is_file() else "davis"
 
 
 def sample_frame_indices(rng: np.random.Generator, length: int, count: int, max_skip: int) -> list[int]:
@@ -49,32 +77,45 @@ class _Video:
 
 
 class ClipDataset(torch.utils.data.Dataset):
-    """Training clips from a DAVIS-layout split.
+    """Training clips from a DAVIS-layout or YouTube-VOS-layout split.
 
     Args:
         root: dataset root.
-        split: the ``ImageSets/2017`` list (``train``).
+        split: the ``ImageSets/2017`` list (DAVIS) or the split folder
+            (YouTube-VOS): ``train``.
         frames: frames per clip (the paper: 3).
         max_skip: initial largest gap between consecutive sampled frames.
         max_objects: objects per clip at most.
-        size: output ``(H, W)``; smaller than the video's frames means random
-            crops at the video's scale.
+        size: output ``(H, W)``.
         augment: augmentation ranges (``None``: none).
         seed: the seed.
         length: items per epoch (default: one per video).
+        resolution: the DAVIS resolution folder (found when there is one).
+        sampling: ``"crop"`` (random crops of ``size`` at the video's scale)
+            or ``"letterbox"`` (frames and masks letterboxed to ``size``, then
+            augmented).
+        layout: ``"davis"`` or ``"youtube"`` (default: :func:`data_layout`).
 
     Items are dicts: ``frames [T, 3, H, W]`` float, ``labels [T, H, W]`` long
-    (slot ids 0..k), ``num_objects`` int, ``video`` str, ``indices`` list.
+    (slot ids 0..k, and :data:`UNLABELLED` where letterboxing leaves a pixel
+    without a class), ``num_objects`` int, ``video`` str, ``indices`` list.
     """
 
     def __init__(self, root: str | os.PathLike, split: str = "train", *, frames: int = 3, max_skip: int = 5,
                  max_objects: int = 3, size: tuple[int, int] = (240, 427), augment: AugmentConfig | None = None,
-                 seed: int = 0, length: int | None = None, resolution: str | None = None):
+                 seed: int = 0, length: int | None = None, resolution: str | None = None,
+                 sampling: str = "crop", layout: str | None = None):
         if frames < 2:
             raise ConfigError("a training clip needs at least 2 frames")
         if max_objects < 1:
             raise ConfigError("max_objects must be >= 1")
-        ds = DavisDataset(root, split, resolution)
+        if sampling not in ("crop", "letterbox"):
+            raise ConfigError(f"sampling must be 'crop' or 'letterbox', not {sampling!r}")
+        self.root = Path(root)
+        self.layout = layout or data_layout(root)
+        if self.layout not in ("davis", "youtube"):
+            raise ConfigError(f"layout must be 'davis' or 'youtube', not {self.layout!r}")
+        ds = YouTubeVOSDataset(root, split) if self.layout == "youtube" else DavisDataset(root, split, resolution)
         self.videos: list[_Video] = []
         for seq in ds:
             ann = [seq.annotation_paths.get(i) for i in range(len(seq))]
@@ -88,10 +129,15 @@ class ClipDataset(torch.utils.data.Dataset):
         self.max_skip = max_skip
         self.max_objects = max_objects
         self.size = tuple(size)
+        self.sampling = sampling
         self.augment = augment
         self.seed = seed
         self.length = length or len(self.videos)
         self.epoch = 0
+
+    def frame_sizes(self) -> set[tuple[int, int]]:
+        """The ``(H, W)`` of the videos' frames (each video's first frame, read from its header)."""
+        return {image_size(v.frames[0]) for v in self.videos}
 
     # -------------------------------------------------------------- curriculum
     def set_epoch(self, epoch: int) -> None:
@@ -111,7 +157,11 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
-        video = self.videos[int(index) % len(self.videos)]
+        return self.clip(int(index) % len(self.videos), rng)
+
+    def clip(self, video_index: int, rng: np.random.Generator) -> dict:
+        """One clip of video ``video_index``, everything random drawn from ``rng`` (an item, see the class)."""
+        video = self.videos[video_index]
         n = len(video.frames)
         for _attempt in range(20):
             idx = sample_frame_indices(rng, n, self.num_frames, self.max_skip)
@@ -129,6 +179,8 @@ class ClipDataset(torch.utils.data.Dataset):
         lab = torch.from_numpy(np.stack([slot[m] for m in labels]))
         frames = torch.from_numpy(np.stack([read_frame(video.frames[i]) for i in idx])).permute(0, 3, 1, 2)
         frames = frames.float().div_(255)
+        if self.sampling == "letterbox":
+            frames, lab = _letterbox_clip(frames, lab, len(chosen), self.size)
         cfg = self.augment or AugmentConfig.none()
         for _attempt in range(10):
             f_out, l_out = augment_clip(rng, frames, lab, cfg, self.size)
@@ -139,8 +191,91 @@ class ClipDataset(torch.utils.data.Dataset):
         remap = torch.zeros(len(chosen) + 1, dtype=torch.long)
         keep = [int(k) for k in present if k > 0]
         remap[torch.tensor(keep, dtype=torch.long)] = torch.arange(1, len(keep) + 1)
-        l_out = remap[l_out]
+        l_out = torch.where(l_out >= 0, remap[l_out.clamp(min=0)], l_out)
         return {"frames": f_out, "labels": l_out, "num_objects": len(keep), "video": video.name, "indices": idx}
+
+
+def _letterbox_clip(frames: torch.Tensor, labels: torch.Tensor, objects: int,
+                    size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames ``[T, 3, h, w]`` and slot labels ``[T, h, w]`` onto the ``size`` canvas, as the authors' code.
+
+    Portrait frames are transposed first (the authors' ``Transpose``).  Masks go
+    through :meth:`Letterbox.mask` as one-hot: pixels that keep no class become
+    :data:`UNLABELLED`.
+    """
+    if frames.shape[-2] > frames.shape[-1]:
+        frames, labels = frames.transpose(-2, -1), labels.transpose(-2, -1)
+    box = Letterbox.fit(tuple(frames.shape[-2:]), size)
+    onehot = torch.nn.functional.one_hot(labels, objects + 1).permute(0, 3, 1, 2).float()
+    canvas = box.mask(onehot)
+    slot = canvas.argmax(1)
+    labels = torch.where(canvas.amax(1) >= 1, slot, torch.full_like(slot, UNLABELLED))
+    return box.image(frames.contiguous()), labels
+
+
+class MixedClipDataset(torch.utils.data.Dataset):
+    """Several :class:`ClipDataset` sources mixed with sampling frequencies.
+
+    An epoch holds ``freq * clips_per_video`` clips of every video of each
+    source (the authors repeat the DAVIS list 5 times beside YouTube-VOS:
+    frequencies ``5, 1``), in the order sources, then repeats, then videos.
+    Item ``i`` depends on ``(seed, epoch, i)`` only; with one source of
+    frequency 1 the items are exactly those of that :class:`ClipDataset`.
+    Each source keeps its own max skip.
+
+    Args:
+        sources: the datasets.
+        freqs: one positive frequency per source (default: 1 each).
+        clips_per_video: clips of each video per repeat.
+        seed: the seed.
+    """
+
+    def __init__(self, sources: Sequence[ClipDataset], freqs: Sequence[int] | None = None,
+                 clips_per_video: int = 1, seed: int = 0):
+        self.sources = list(sources)
+        self.freqs = [1] * len(self.sources) if freqs is None else [int(f) for f in freqs]
+        if not self.sources:
+            raise ConfigError("no training data")
+        if len(self.freqs) != len(self.sources):
+            raise ConfigError(f"{len(self.freqs)} frequencies for {len(self.sources)} datasets")
+        if any(f < 1 for f in self.freqs) or clips_per_video < 1:
+            raise ConfigError("data frequencies and clips_per_video must be >= 1")
+        self.clips_per_video = int(clips_per_video)
+        self.seed = seed
+        self.epoch = 0
+        self.blocks = [f * len(s.videos) * self.clips_per_video for s, f in zip(self.sources, self.freqs)]
+        self.offsets = np.cumsum([0] + self.blocks).tolist()
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    @property
+    def max_skips(self) -> list[int]:
+        return [s.max_skip for s in self.sources]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        for s in self.sources:
+            s.set_epoch(epoch)
+
+    def set_max_skips(self, skips: Sequence[int]) -> None:
+        if len(skips) != len(self.sources):
+            raise ConfigError(f"{len(skips)} max skips for {len(self.sources)} datasets")
+        for s, k in zip(self.sources, skips):
+            s.set_max_skip(k)
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """``(source, video index)`` of item ``index``."""
+        index = int(index)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        j = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        return j, (index - self.offsets[j]) % len(self.sources[j].videos)
+
+    def __getitem__(self, index: int) -> dict:
+        j, v = self.locate(index)
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        return self.sources[j].clip(v, rng)
 
 
 def collate_clips(items: list[dict]) -> dict:
@@ -153,7 +288,9 @@ def collate_clips(items: list[dict]) -> dict:
     K = max(1, max(it["num_objects"] for it in items))
     frames = torch.stack([it["frames"] for it in items])
     labels = torch.stack([it["labels"] for it in items])  # [B, T, H, W]
-    masks = torch.nn.functional.one_hot(labels.clamp(max=K), K + 1).permute(0, 1, 4, 2, 3).float()
+    masks = torch.nn.functional.one_hot(labels.clamp(0, K), K + 1).permute(0, 1, 4, 2, 3).float()
+    if (labels < 0).any():  # letterboxed: pixels of no class
+        masks = masks * (labels >= 0)[:, :, None].float()
     valid = torch.tensor([[k < it["num_objects"] for k in range(K)] for it in items])
     return {"frames": frames, "masks": masks, "valid": valid,
             "videos": [it["video"] for it in items], "indices": [it["indices"] for it in items]}
@@ -164,32 +301,40 @@ class EpochBatchSampler(torch.utils.data.Sampler):
 
     With several processes, each takes its share of every global batch, so the
     processes together see exactly the global batch a single process would.
+    With ``accumulate > 1`` an optimiser step takes ``accumulate`` consecutive
+    batches: :meth:`batches_per_epoch` and ``start_batch`` count steps, and
+    the sampler yields ``accumulate`` batches for each.
 
     Args:
         length: items per epoch.
         batch_size: the GLOBAL batch size.
         seed, epoch: fix the order.
-        start_batch: skip the first batches (resuming).
+        start_batch: skip the first steps (resuming).
         rank, world_size: this process's share.
+        accumulate: batches per optimiser step.
     """
 
     def __init__(self, length: int, batch_size: int, seed: int, epoch: int, start_batch: int = 0,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, accumulate: int = 1):
         if batch_size % world_size:
             raise ConfigError(f"batch size {batch_size} is not divisible by {world_size} processes")
-        self.length, self.batch_size = length, batch_size
+        if accumulate < 1:
+            raise ConfigError("accumulate must be >= 1")
+        self.length, self.batch_size, self.accumulate = length, batch_size, accumulate
         self.seed, self.epoch, self.start = seed, epoch, start_batch
         self.rank, self.world = rank, world_size
 
     def batches_per_epoch(self) -> int:
-        return self.length // self.batch_size
+        """Optimiser steps per epoch (whole steps only: left-over clips wait for the next epoch's order)."""
+        return self.length // (self.batch_size * self.accumulate)
 
     def __len__(self) -> int:
-        return max(0, self.batches_per_epoch() - self.start)
+        return max(0, self.batches_per_epoch() - self.start) * self.accumulate
 
     def __iter__(self) -> Iterator[list[int]]:
         order = np.random.default_rng([self.seed, self.epoch, 7]).permutation(self.length)
         local = self.batch_size // self.world
-        for b in range(self.start, self.batches_per_epoch()):
-            batch = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield [int(i) for i in batch[self.rank * local:(self.rank + 1) * local]]
+        for step in range(self.start, self.batches_per_epoch()):
+            for b in range(step * self.accumulate, (step + 1) * self.accumulate):
+                batch = order[b * self.batch_size:(b + 1) * self.batch_size]
+                yield [int(i) for i in batch[self.rank * local:(self.rank + 1) * local]]

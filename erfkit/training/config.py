@@ -26,15 +26,26 @@ class TrainConfig:
         epochs: passes over the training videos.
         clips_per_video: clips drawn from each video per epoch.
         batch_size: global batch (split across processes with torchrun).
+        accumulate: batches whose gradients are averaged before each optimiser
+            step (the authors' ``iter_size``): a step sees ``batch_size *
+            accumulate`` clips.
         lr, betas, weight_decay: Adam.
         gamma: weight of the IoU term of the loss (paper: 1.0).
         bootstrap: fraction of hardest pixels in the cross-entropy (``None``: all pixels).
+        frame_mean: divide a clip's loss by its ``frames - 1`` predicted frames,
+            as the authors' code does (``False``: their sum, what the shipped
+            checkpoints were trained with).
         frames: frames per clip (paper: 3).
         max_objects: objects per clip at most.
         size: training input ``(H, W)``.
+        sampling: how a clip reaches ``size``: ``"crop"`` (a random crop at the
+            file's own scale) or ``"letterbox"`` (each frame and mask scaled
+            into a ``size`` canvas, as the authors' code, then augmented).
         max_skip, max_skip_step, max_skip_every, max_skip_cap: the curriculum:
             start at ``max_skip``, add ``max_skip_step`` every ``max_skip_every``
-            epochs, up to ``max_skip_cap``.
+            epochs, up to ``max_skip_cap``.  These are for DAVIS-layout data.
+        max_skip_youtube, max_skip_step_youtube: the same for YouTube-VOS-layout
+            data (its frames are every 5th frame of the video), ``None``: as DAVIS.
         augment: clip augmentation ranges.
         freeze_bn: keep BatchNorm statistics frozen (paper: yes).
         seed: seeds the weights, the data order and the augmentation.
@@ -51,18 +62,23 @@ class TrainConfig:
     epochs: int = 240
     clips_per_video: int = 1
     batch_size: int = 4
+    accumulate: int = 1
     lr: float = 1e-5
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     gamma: float = 1.0
     bootstrap: float | None = None
+    frame_mean: bool = False
     frames: int = 3
     max_objects: int = 3
     size: tuple[int, int] = (240, 427)
+    sampling: Literal["crop", "letterbox"] = "crop"
     max_skip: int = 5
     max_skip_step: int = 5
     max_skip_every: int = 20
     max_skip_cap: int = 25
+    max_skip_youtube: int | None = None
+    max_skip_step_youtube: int | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     freeze_bn: bool = True
     seed: int = 0
@@ -83,6 +99,25 @@ class TrainConfig:
             raise ConfigError("lr must be > 0")
         if self.bootstrap is not None and not 0 < self.bootstrap <= 1:
             raise ConfigError("bootstrap must lie in (0, 1]")
+        if self.accumulate < 1:
+            raise ConfigError("accumulate must be >= 1")
+        if self.sampling not in ("crop", "letterbox"):
+            raise ConfigError(f"sampling must be 'crop' or 'letterbox', not {self.sampling!r}")
+        if self.max_skip_every < 1 or self.max_skip < 1 or (self.max_skip_youtube or 1) < 1:
+            raise ConfigError("max_skip, max_skip_youtube and max_skip_every must be >= 1")
+
+    def max_skip_at(self, epoch: int, layout: str = "davis") -> int:
+        """The max skip in force during ``epoch`` (0-based) for data of ``layout`` (``davis``/``youtube``).
+
+        ``start`` for the first ``max_skip_every`` epochs, then ``+ step`` every
+        ``max_skip_every`` epochs, at most ``max_skip_cap``.
+        """
+        start, step = self.max_skip, self.max_skip_step
+        if layout == "youtube":
+            start = self.max_skip_youtube if self.max_skip_youtube is not None else start
+            step = self.max_skip_step_youtube if self.max_skip_step_youtube is not None else step
+        rises = int(epoch) // self.max_skip_every
+        return start if rises == 0 else min(start + rises * step, self.max_skip_cap)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -109,14 +144,24 @@ class TrainConfig:
 
 
 #: ``paper``: the paper's set-up (ResNet-50, lr 1e-5, batch 4, 240 epochs at
-#: 240x427, max skip +5 every 20 epochs).  ``cpu-tiny``: what trains the shipped
+#: 240x427 letterboxed, max skip +5 every 20 epochs).  ``authors``: the paper
+#: authors' code (STM-Training's config.yaml): ResNet-50, Adam lr 1e-5 with
+#: weight decay 5e-4, batch 1 with gradients accumulated over 4 clips, 240
+#: epochs at 240x427 letterboxed, up to 5 objects, bootstrapped CE + IoU, the
+#: loss averaged over the predicted frames, max skip 50 (DAVIS) / 10 (YouTube-VOS)
+#: rising by 5 / 1 every 5 epochs up to 100.  ``cpu-tiny``: what trains the shipped
 #: ``stm-tiny`` checkpoints on two CPU cores (about 40 minutes a run).  It differs from the
 #: paper because the network starts from random weights, not ImageNet: Adam at
 #: 1e-5 barely moves a randomly initialised net in a few thousand steps, so the
 #: rate is 3e-4; crops of 192x320 at the videos' own scale keep a step cheap;
 #: the curriculum is compressed to the shorter run.
 TRAIN_PRESETS: dict[str, TrainConfig] = {
-    "paper": TrainConfig(model="stm-r50"),
+    "paper": TrainConfig(model="stm-r50", sampling="letterbox"),
+    "authors": TrainConfig(model="stm-r50", epochs=240, clips_per_video=1, batch_size=1, accumulate=4, lr=1e-5,
+                           betas=(0.9, 0.999), weight_decay=5e-4, gamma=1.0, bootstrap=0.4, frame_mean=True,
+                           frames=3, max_objects=5, size=(240, 427), sampling="letterbox", max_skip=50,
+                           max_skip_step=5, max_skip_youtube=10, max_skip_step_youtube=1, max_skip_every=5,
+                           max_skip_cap=100, workers=4),
     "cpu-tiny": TrainConfig(model="stm-tiny", epochs=40, clips_per_video=6, batch_size=4, lr=3e-4,
                             size=(192, 320), max_skip=3, max_skip_step=3, max_skip_every=8, max_skip_cap=15,
                             checkpoint_every=100, val_every=10, val_videos=8),

@@ -2,8 +2,9 @@
 
 Tensors: the model's (``model.*``), Adam's moments and step counts
 (``optim.<param>.<name>``) and torch's RNG (``rng.torch``).  Counters (epoch,
-step, max skip), Adam's parameter groups and the config go into the file's JSON
-metadata.  The file is replaced atomically, so a run killed at any moment
+step, the max skip of each dataset), the training data's layouts and
+frequencies, the input size, Adam's parameter groups and the config go into the
+file's JSON metadata.  The file is replaced atomically, so a run killed at any moment
 leaves the previous state intact.
 """
 
@@ -21,7 +22,7 @@ from safetensors.torch import load_file, safe_open, save as st_save
 from ..errors import CheckpointError
 from ..files import atomic_write_bytes
 
-__all__ = ["save_train_state", "load_train_state"]
+__all__ = ["save_train_state", "load_train_state", "read_train_meta"]
 
 KEY = "erfkit-train-state"
 
@@ -42,6 +43,19 @@ def save_train_state(path: str | os.PathLike, model: torch.nn.Module, optimizer:
     groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in opt["param_groups"]]
     doc = {**meta, "param_groups": groups, "optim_scalars": scalars}
     atomic_write_bytes(path, st_save(tensors, metadata={KEY: json.dumps(doc, sort_keys=True)}))
+
+
+def read_train_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of a training state, without reading its tensors."""
+    p = Path(path)
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            raw = (f.metadata() or {}).get(KEY)
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"unreadable training state ({e})", p) from e
+    if raw is None:
+        raise CheckpointError("not an erfkit training state", p)
+    return json.loads(raw)
 
 
 def load_train_state(path: str | os.PathLike, model: torch.nn.Module,

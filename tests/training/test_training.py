@@ -123,6 +123,7 @@ def test_a_short_run_writes_everything(tmp_path, tiny_synth):
     meta = model.checkpoint.metadata
     assert meta["training"]["mode"] == "cyclic" and meta["training"]["step"] == 8
     assert meta["training"]["data"]["synth_version"] == 1 and meta["metrics"]["val_jf"] is not None
+    assert meta["input_size"] == "64x112"  # crops of videos that all have the same size: that size
     lines = (out / "log.csv").read_text().splitlines()
     assert lines[0].startswith("step,epoch,loss,forward,cyclic,lr,max_skip")
     assert len(lines) > 8 and any(ln.split(",")[-1] for ln in lines[1:])  # validation rows
