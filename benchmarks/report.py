@@ -6,7 +6,8 @@ import json
 
 from .common import RESULTS, ROOT
 
-ORDER = ["seeds", "fps", "eval_speed", "gc_speed", "cycle_erf_speed", "train_step", "dashboard_latency", "long_video"]
+ORDER = ["seeds", "fps", "eval_speed", "gc_speed", "cycle_erf_speed", "train_step", "dashboard_latency", "long_video",
+         "real_video"]
 
 
 def _head(r: dict, title: str) -> list[str]:
@@ -142,6 +143,24 @@ def long_video(r: dict) -> list[str]:
         out.append(f"| {v['frames']} | {v['memory_cap'] or 'none'} | {v['peak_rss_mib']:.0f} | {v['seconds']:.1f} |")
     out += ["", f"With the cap, 1000 frames use {r['capped_growth']:.2f}x the memory of 100 frames: bounded; frames "
             "are streamed one at a time."]
+    return out
+
+
+def real_video(r: dict) -> list[str]:
+    out = _head(r, "Real videos: J&F against pseudo ground truth (OSVOS)")
+    seqs = list(r["sequences"])
+    out += ["**Pseudo ground truth (OSVOS), not DAVIS scores.** Two real DAVIS 2017 val videos (" +
+            ", ".join(f"`{s}`, {n} frames" for s, n in r["sequences"].items()) +
+            f", {r['frame_size'][0]}x{r['frame_size'][1]}) of which only the first frame's ground truth is "
+            "available; every later frame is scored against the OSVOS mask of that frame (a method's prediction: "
+            "realistic, not exact). Do not compare these numbers with papers. Each run: `erfkit segment "
+            "--checkpoint <ckpt> --data <root> --out <dir> --size checkpoint|native [--gc-iters 10]` (mem strategy); "
+            "the floor: `erfkit segment --copy-first ...`; first and last frames excluded, as the protocol does.", "",
+            "| setting | network input (run manifest) | " + " | ".join(f"J&F `{s}`" for s in seqs) + " | J&F mean | J mean | F mean |",
+            "|---|---|" + "---|" * len(seqs) + "---|---|---|"]
+    for label, v in r["runs"].items():
+        out.append(f"| {label} | {v['input_size']} | " + " | ".join(f"{v['videos'][s]['J&F']:.3f}" for s in seqs) +
+                   f" | {v['mean']['J&F']:.3f} | {v['mean']['J']:.3f} | {v['mean']['F']:.3f} |")
     return out
 
 

@@ -25,3 +25,33 @@ def dashboard_env(tmp_path_factory, tiny_synth):
         "ERFKIT_DASHBOARD_ATLAS": "",
         "ERFKIT_DASHBOARD_CACHE": str(root / "cache"),
     }
+
+
+#: The first frames of one real video that the real-frames dashboard test opens (a few, to stay quick).
+REAL_SEQUENCE, REAL_FRAMES = "dog", 4
+
+
+@pytest.fixture(scope="session")
+def real_frames_env(tmp_path_factory, real_frames):
+    """The dashboard on the real frames: a DAVIS root of the first frames of ``dog`` (480x854, linked, not
+    copied; ground truth of frame 00000 only) and the two shipped checkpoints (trained at 240x427)."""
+    tmp = tmp_path_factory.mktemp("dash-real")
+    root = tmp / "DAVIS"
+    frames = root / "JPEGImages" / "480p" / REAL_SEQUENCE
+    ann = root / "Annotations" / "480p" / REAL_SEQUENCE
+    frames.mkdir(parents=True)
+    ann.mkdir(parents=True)
+    for src in sorted((real_frames / "JPEGImages" / "480p" / REAL_SEQUENCE).glob("*.jpg"))[:REAL_FRAMES]:
+        (frames / src.name).symlink_to(src)
+    (ann / "00000.png").symlink_to(real_frames / "Annotations" / "480p" / REAL_SEQUENCE / "00000.png")
+    (root / "ImageSets" / "2017").mkdir(parents=True)
+    (root / "ImageSets" / "2017" / "val.txt").write_text(REAL_SEQUENCE + "\n")
+    shipped = APP.parents[1] / "checkpoints"
+    return {
+        "ERFKIT_DASHBOARD_DATA": str(root),
+        "ERFKIT_DASHBOARD_SPLIT": "val",
+        "ERFKIT_DASHBOARD_CHECKPOINTS": os.pathsep.join(str(shipped / n) for n in ("stm-tiny-baseline",
+                                                                                   "stm-tiny-cyclic")),
+        "ERFKIT_DASHBOARD_ATLAS": "",
+        "ERFKIT_DASHBOARD_CACHE": str(tmp / "cache"),
+    }

@@ -1,0 +1,107 @@
+"""J&F of the shipped checkpoints on two REAL videos, scored against PSEUDO ground truth (OSVOS masks).
+
+The videos are DAVIS 2017 val `dog` (60 frames) and `drift-straight` (50
+frames), 480x854, of which only the first frame's ground truth is available
+(`../shared/data/davis2017-val-real-frames`).  The other frames are scored
+against the OSVOS masks of the same sequences (`../shared/data/davis2017-val-osvos-masks`):
+a method's predictions, realistic but not exact, so every number here is a J&F
+against pseudo ground truth, not a DAVIS score.
+
+A DAVIS root is built in a temporary folder (links, nothing copied):
+JPEGImages = the real frames; Annotations = the real ground truth for frame
+00000 and the OSVOS masks for the others.  Then, for each shipped checkpoint
+(stm-tiny-baseline, stm-tiny-cyclic), at the default size (the checkpoint's,
+240x427: frames letterboxed) and at native 480x854, without and with gradient
+correction (`--gc-iters 10`):
+
+    erfkit segment --checkpoint <ckpt> --data <root> --out <dir> --size checkpoint|native [--gc-iters 10]
+
+and the floor `erfkit segment --copy-first --data <root> --out <dir>` (the
+first-frame mask copied to every frame).  The masks are evaluated with
+erfkit's DAVIS evaluator (first and last frame excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from erfkit.cli import main as cli
+from erfkit.evaluation.davis import evaluate_davis
+from erfkit.inference.runner import RUN_MANIFEST
+
+from .common import ROOT, save
+
+SHARED = Path(os.environ.get("ERFKIT_SHARED") or ROOT.parent / "shared") / "data"  # as tests/conftest.py
+FRAMES = SHARED / "davis2017-val-real-frames"
+OSVOS = SHARED / "davis2017-val-osvos-masks"
+SEQUENCES = ("dog", "drift-straight")
+CHECKPOINTS = ("stm-tiny-baseline", "stm-tiny-cyclic")
+SIZES = ("checkpoint", "native")
+GC_ITERS = (0, 10)
+GROUND_TRUTH = ("pseudo ground truth (OSVOS): frame 00000 is the real DAVIS ground truth, every later frame is "
+                "the OSVOS mask of that frame (a method's prediction, not ground truth)")
+
+
+def pseudo_root(dest: Path) -> Path:
+    """A DAVIS root of the real frames with OSVOS masks as pseudo ground truth after frame 00000 (all links)."""
+    for seq in SEQUENCES:
+        frames = sorted((FRAMES / "JPEGImages" / "480p" / seq).glob("*.jpg"))
+        jpg, ann = dest / "JPEGImages" / "480p" / seq, dest / "Annotations" / "480p" / seq
+        jpg.mkdir(parents=True)
+        ann.mkdir(parents=True)
+        for i, f in enumerate(frames):
+            (jpg / f.name).symlink_to(f)
+            mask = FRAMES / "Annotations" / "480p" / seq / "00000.png" if i == 0 else OSVOS / seq / f"{f.stem}.png"
+            if not mask.is_file():
+                raise FileNotFoundError(f"no mask for {seq}/{f.name}: {mask}")
+            (ann / f"{f.stem}.png").symlink_to(mask)
+    (dest / "ImageSets" / "2017").mkdir(parents=True)
+    (dest / "ImageSets" / "2017" / "val.txt").write_text("".join(s + "\n" for s in SEQUENCES))
+    return dest
+
+
+def run(args: list[str], data: Path, out: Path) -> dict:
+    """Segment both videos with ``args``, evaluate, and return J&F per video and the mean (one object each)."""
+    t0 = time.perf_counter()
+    assert cli(["segment", *args, "--data", str(data), "--out", str(out), "--overwrite"]) == 0
+    seconds = time.perf_counter() - t0
+    res = evaluate_davis(data, out, "val", progress=False)
+    videos = {}
+    for name, st in res.per_object():
+        seq = name.rsplit("_", 1)[0]
+        videos[seq] = {"J&F": (st["J-Mean"] + st["F-Mean"]) / 2, "J": st["J-Mean"], "F": st["F-Mean"]}
+    g = res.global_scores()
+    settings = json.loads((out / RUN_MANIFEST).read_text())
+    return {"args": args, "input_size": settings.get("size", "file size (no model)"), "videos": videos,
+            "mean": {"J&F": g["J&F-Mean"], "J": g["J-Mean"], "F": g["F-Mean"]}, "seconds": seconds}
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    settings: dict[str, list[str]] = {"copy-first (floor)": ["--copy-first"]}
+    for ckpt in CHECKPOINTS:
+        for size in SIZES:
+            for gc in GC_ITERS:
+                label = f"{ckpt}, {'240x427 (default)' if size == 'checkpoint' else '480x854 (native)'}, " \
+                        f"{'GC 10' if gc else 'no GC'}"
+                settings[label] = ["--checkpoint", str(ROOT / "checkpoints" / ckpt), "--size", size,
+                                   "--gc-iters", str(gc)]
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = pseudo_root(Path(tmp) / "DAVIS")
+        frames = {s: len(list((data / "JPEGImages" / "480p" / s).iterdir())) for s in SEQUENCES}
+        for i, (label, args) in enumerate(settings.items()):
+            print(f"[{i + 1}/{len(settings)}] {label}", flush=True)
+            runs[label] = run(args, data, Path(tmp) / f"run{i}")
+            print(f"    J&F {runs[label]['mean']['J&F']:.3f} ({runs[label]['seconds']:.0f} s)", flush=True)
+    save("real_video", {"ground_truth": GROUND_TRUTH, "sequences": frames, "frame_size": [480, 854],
+                        "runs": runs})
+
+
+if __name__ == "__main__":
+    main()
