@@ -20,26 +20,15 @@ from erfkit.data.masks import read_mask
 from erfkit.explain.atlas import Atlas
 from erfkit.inference.runner import RUN_MANIFEST
 
+from ..real_data import link_davis_subset
+
 CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "stm-tiny-cyclic"
 
-
-def davis_subset(real_frames: Path, root: Path, sequence: str, frames: int) -> Path:
-    """A DAVIS root (split ``val``) of the first ``frames`` frames of ``sequence`` and its first-frame mask, linked."""
-    jpg = root / "JPEGImages" / "480p" / sequence
-    ann = root / "Annotations" / "480p" / sequence
-    jpg.mkdir(parents=True)
-    ann.mkdir(parents=True)
-    for src in sorted((real_frames / "JPEGImages" / "480p" / sequence).glob("*.jpg"))[:frames]:
-        (jpg / src.name).symlink_to(src)
-    (ann / "00000.png").symlink_to(real_frames / "Annotations" / "480p" / sequence / "00000.png")
-    (root / "ImageSets" / "2017").mkdir(parents=True)
-    (root / "ImageSets" / "2017" / "val.txt").write_text(sequence + "\n")
-    return root
 
 
 def test_segment_real_frames_at_the_default_size_with_gc(tmp_path, real_frames):
     # 6 frames: with --gc-every 5 (default) frame 00005 is corrected (each corrected frame costs seconds)
-    data = davis_subset(real_frames, tmp_path / "DAVIS", "dog", 6)
+    data = link_davis_subset(real_frames, tmp_path / "DAVIS", "dog", 6)
     out = tmp_path / "res"
     assert main(["segment", "--checkpoint", str(CHECKPOINT), "--data", str(data), "--out", str(out),
                  "--gc-iters", "10"]) == 0
@@ -56,7 +45,7 @@ def test_segment_real_frames_at_the_default_size_with_gc(tmp_path, real_frames):
 
 
 def test_atlas_of_real_frames_is_at_the_file_size(tmp_path, real_frames):
-    data = davis_subset(real_frames, tmp_path / "DAVIS", "drift-straight", 3)
+    data = link_davis_subset(real_frames, tmp_path / "DAVIS", "drift-straight", 3)
     out = tmp_path / "atlas"
     assert main(["erf", "--checkpoint", str(CHECKPOINT), "--data", str(data), "--sequence", "drift-straight",
                  "--out", str(out), "--frames", "0-2", "--steps", "3", "--methods", "cycle,classic",

@@ -10,6 +10,8 @@ import pytest
 from erfkit.model import build_model
 from erfkit.model.checkpoint import save_checkpoint
 
+from ..real_data import link_davis_subset
+
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 
 
@@ -36,16 +38,7 @@ def real_frames_env(tmp_path_factory, real_frames):
     """The dashboard on the real frames: a DAVIS root of the first frames of ``dog`` (480x854, linked, not
     copied; ground truth of frame 00000 only) and the two shipped checkpoints (trained at 240x427)."""
     tmp = tmp_path_factory.mktemp("dash-real")
-    root = tmp / "DAVIS"
-    frames = root / "JPEGImages" / "480p" / REAL_SEQUENCE
-    ann = root / "Annotations" / "480p" / REAL_SEQUENCE
-    frames.mkdir(parents=True)
-    ann.mkdir(parents=True)
-    for src in sorted((real_frames / "JPEGImages" / "480p" / REAL_SEQUENCE).glob("*.jpg"))[:REAL_FRAMES]:
-        (frames / src.name).symlink_to(src)
-    (ann / "00000.png").symlink_to(real_frames / "Annotations" / "480p" / REAL_SEQUENCE / "00000.png")
-    (root / "ImageSets" / "2017").mkdir(parents=True)
-    (root / "ImageSets" / "2017" / "val.txt").write_text(REAL_SEQUENCE + "\n")
+    root = link_davis_subset(real_frames, tmp / "DAVIS", REAL_SEQUENCE, REAL_FRAMES)
     shipped = APP.parents[1] / "checkpoints"
     return {
         "ERFKIT_DASHBOARD_DATA": str(root),

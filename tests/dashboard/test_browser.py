@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -65,7 +66,9 @@ def _wait_until_idle(page, timeout_ms: int = 180_000) -> None:
     page.wait_for_timeout(500)
 
 
-def test_dashboard_renders_in_chromium(server):
+@contextlib.contextmanager
+def chromium_page(url: str):
+    """A page of headless Chromium opened on ``url``."""
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM} (make test installs it)"
@@ -76,7 +79,15 @@ def test_dashboard_renders_in_chromium(server):
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(server)
+        page.goto(url)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def test_dashboard_renders_in_chromium(server):
+    with chromium_page(server) as page:
         _wait_until_idle(page)
         images = page.locator('[data-testid="stImage"] img')
         assert images.count() >= 12
@@ -95,4 +106,3 @@ def test_dashboard_renders_in_chromium(server):
         _wait_until_idle(page)
         assert before > 0 and page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(SHOTS / "dashboard-frame-1.png"), full_page=True)
-        browser.close()

@@ -7,12 +7,10 @@ has ground truth, so J&F shows as n/a.  Screenshot: runs/test-screenshots/real-f
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from .conftest import REAL_SEQUENCE
-from .test_browser import CHROMIUM, SHOTS, _wait_until_idle, server  # noqa: F401 (server: the fixture)
+from .test_browser import SHOTS, _wait_until_idle, chromium_page, server  # noqa: F401 (server: the fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -24,17 +22,7 @@ def dashboard_env(real_frames_env):
 
 
 def test_dashboard_on_real_frames_in_chromium(server):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM} (make test installs it)"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(server)
+    with chromium_page(server) as page:
         _wait_until_idle(page)
         page.screenshot(path=str(SHOTS / "real-frames.png"), full_page=True)
         assert page.locator('[data-testid="stException"]').count() == 0
@@ -50,4 +38,3 @@ def test_dashboard_on_real_frames_in_chromium(server):  # noqa: F811
         assert len(widths) >= 12 and all(w > 0 for w in widths), widths
         metrics = page.locator('[data-testid="stMetric"]').all_text_contents()
         assert any(REAL_SEQUENCE in m for m in metrics) and any("n/a" in m for m in metrics), metrics
-        browser.close()
