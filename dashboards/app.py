@@ -330,7 +330,8 @@ pixels of frame *l*, used as the memory frame or as the query frame.
 
 **Shared colour scale**: one maximum for A and B, so brighter means stronger. **Per map**: each map
 by its own maximum. Metrics: energy = share of the map inside the object; pointing = the maximum
-lies on the object; area50 = smallest centred square holding half the map (over the frame's area).
+lies on the object; area50 = RepLKNet's area ratio: the smallest square centred on the object holding
+more than half of log10(1 + map) / max (over the frame's area).
 """
 
 main()

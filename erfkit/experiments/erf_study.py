@@ -100,7 +100,8 @@ def cycle_erf_study(ctx) -> list[dict]:
     note = (f"{len(ctx.names)} videos of split `{ctx.dataset.split}` of `{ctx.dataset.root}`; maps on every "
             f"{step}th frame (frame 0, the target, left out), M = {cfg.steps}, alpha = {cfg.rate:g}. "
             "energy: share of the map inside the object on its frame; pointing: the maximum lies on the object; "
-            "area50: the smallest square centred on the object holding half the map, over the frame's area; "
+            "area50: RepLKNet's high-contribution area ratio at 0.5 (map as log10(1 + m) / max; the smallest "
+            "square from side 3, centred on the object, holding more than half of it, over the frame's area); "
             "deletion/insertion: AUC of the object's IoU as the map's pixels are removed/inserted (lower/higher "
             "is more faithful); sanity: rank correlation with the map of a randomly re-initialised model (lower "
             "is better); border: share within 8 pixels of the image border.")
