@@ -41,6 +41,7 @@ def test_every_notebook_is_listed_and_stored_without_outputs():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # each cell has its own 900 s limit; the gradient-correction grids are the longest
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
 def test_notebook_runs_and_writes_its_figures(name, default_synth, tmp_path):
     nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
