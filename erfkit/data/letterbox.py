@@ -27,6 +27,7 @@ A size policy is ``(H, W)`` (letterbox onto that canvas) or ``None``
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -73,6 +74,12 @@ def format_size(size: InputSize) -> str:
     return "native" if size is None else f"{size[0]}x{size[1]}"
 
 
+@functools.lru_cache(maxsize=64)
+def _nearest_index_list(src: int, dst: int) -> tuple[int, ...]:
+    inv = 1.0 / (dst / src)
+    return tuple(min(int(math.floor(x * inv)), src - 1) for x in range(dst))
+
+
 def _nearest_index(src: int, dst: int, device: torch.device) -> torch.Tensor:
     """Source index of each output pixel, as OpenCV's ``INTER_NEAREST`` computes it.
 
@@ -80,8 +87,7 @@ def _nearest_index(src: int, dst: int, device: torch.device) -> torch.Tensor:
     uses ``src / dst`` and picks another pixel where the two round differently
     (6 columns of 910 for 427 -> 910).
     """
-    inv = 1.0 / (dst / src)
-    return torch.tensor([min(int(math.floor(x * inv)), src - 1) for x in range(dst)], device=device)
+    return torch.tensor(_nearest_index_list(src, dst), device=device)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -294,6 +295,11 @@ class _Video:
             return np.where(lab == 255, 0, lab)
         return self.preds[l]
 
+    @functools.cached_property
+    def target_canvas(self) -> np.ndarray:
+        """The target frame's mask on the canvas ``[H, W]`` (read once, not per frame and object)."""
+        return self.canvas_labels(self.target)
+
     def canvas_labels(self, l: int) -> np.ndarray:
         """:meth:`labels` on the network's canvas ``[H, W]``."""
         return self.box.labels(torch.from_numpy(np.ascontiguousarray(self.labels(l)))).numpy()
@@ -316,7 +322,7 @@ def _frame_maps(model: STM, v: _Video, l: int, x_l: torch.Tensor, cfg: AtlasConf
     """Every map of frame ``l`` (``[K, H, W]`` each, on the canvas) for ``model``."""
     dev = x_l.device
     lab_l = v.canvas_labels(l)
-    lab_t = v.canvas_labels(v.target)
+    lab_t = v.target_canvas
     y_l = v.canvas_onehot(l, dev)
     maps: dict[str, torch.Tensor] = {}
     if "cycle" in cfg.methods:
@@ -360,7 +366,7 @@ def _scorer(model: STM, v: _Video, l: int, k: int, key: str, dev: torch.device):
             pred = model.segment(frames, mem).argmax(1) == k + 1
             return _iou(pred, gt[None])
     else:  # the map lives on a memory frame: perturb it, segment the target
-        gt = torch.as_tensor(v.canvas_labels(v.target) == v.objects[k], device=dev)
+        gt = torch.as_tensor(v.target_canvas == v.objects[k], device=dev)
         y_l = v.canvas_onehot(l, dev)
 
         def score(frames: torch.Tensor) -> torch.Tensor:
