@@ -14,7 +14,7 @@ import time
 import torch
 
 from erfkit.explain.cycle import CycleERFConfig, cycle_erf, cycle_erf_loop
-from erfkit.inference.predictor import frame_tensor, onehot
+from erfkit.tensors import frame_tensor, onehot
 
 from .common import benchmark_video, save
 from .gc_speed import model_for

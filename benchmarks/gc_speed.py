@@ -22,8 +22,9 @@ import time
 import torch
 
 import erfkit.inference.predictor as predictor_module
-from erfkit.inference.correction import GCConfig, frozen, gradient_correction_naive
-from erfkit.inference.predictor import VideoPredictor, frame_tensor, onehot
+from erfkit.inference.correction import GCConfig, gradient_correction_naive
+from erfkit.inference.predictor import VideoPredictor
+from erfkit.tensors import frame_tensor, frozen, onehot
 from erfkit.model import build_model
 from erfkit.model.checkpoint import load_checkpoint
 from erfkit.model.loss import segmentation_loss

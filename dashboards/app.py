@@ -163,7 +163,7 @@ def main() -> None:
             stores.append(get_store(c, v["root"], v["split"], seq.name, ATLAS, CACHE))
         except ErfkitError as e:
             fail(f"Cannot load checkpoint: {e}")
-        info = getattr(stores[-1].model, "checkpoint", None)
+        info = stores[-1].model.checkpoint
         labels.append(info.label if info is not None else Path(c).name)
         preds.append(predictions(c, v["root"], v["split"], seq.name))
     k = v["objects"].index(v["obj"])

@@ -20,15 +20,28 @@ class ErfkitError(Exception):
         message (str): what is wrong, in a few words.
         path (str or os.PathLike, optional): the file or folder concerned; it
             is printed first so that the line reads ``PATH: MESSAGE``.
+        option (str, optional): the library parameter that can fix it (e.g.
+            ``"overwrite"``, ``"gc.iters"``).  Messages name parameters, never
+            command-line flags: the CLI maps ``option`` to its flag and adds it.
     """
 
-    def __init__(self, message: str, path: str | os.PathLike | None = None):
+    def __init__(self, message: str, path: str | os.PathLike | None = None, *, option: str | None = None):
         self.message = message
         self.path = None if path is None else os.fspath(path)
+        self.option = option
         super().__init__(str(self))
 
+    def describe(self, option_name: str | None = None) -> str:
+        """The one-line report: ``PATH: MESSAGE (see OPTION)``.
+
+        ``option_name`` replaces the parameter's name; the CLI passes its flag.
+        """
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        name = option_name or self.option
+        return f"{text} (see {name})" if name else text
+
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        return self.describe()
 
 
 class DataError(ErfkitError, ValueError):

@@ -12,7 +12,7 @@ import os
 import sys
 import traceback
 
-__all__ = ["main", "VERBS"]
+__all__ = ["main", "VERBS", "OPTION_FLAGS"]
 
 #: verb -> module (each defines ``add_arguments(parser)``, ``run(args)`` and ``HELP``).
 VERBS = {
@@ -25,6 +25,24 @@ VERBS = {
     "dashboard": "erfkit.cli.dashboard",
     "figures": "erfkit.cli.figures",
     "info": "erfkit.cli.info",
+}
+
+
+#: library parameter (:attr:`erfkit.errors.ErfkitError.option`) -> the flag that sets it.
+#: Library errors name parameters; the CLI reports its own flags.
+OPTION_FLAGS = {
+    "overwrite": "--overwrite",
+    "force": "--force",
+    "resume": "--resume",
+    "resolution": "--resolution",
+    "max_objects": "--max-objects",
+    "set": "--set",
+    "data": "--data",
+    "gc.iters": "--gc-iters",
+    "gc.every": "--gc-every",
+    "gc.rate": "--gc-rate",
+    "gc.bootstrap": "--gc-bootstrap",
+    "size": "--size",
 }
 
 
@@ -62,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except ErfkitError as e:
         if debug:
             traceback.print_exc()
-        print(f"erfkit: error: {e}", file=sys.stderr)
+        print(f"erfkit: error: {e.describe(OPTION_FLAGS.get(e.option or ''))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("erfkit: interrupted", file=sys.stderr)

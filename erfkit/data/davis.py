@@ -35,7 +35,8 @@ def find_resolution(root: Path, resolution: str | None) -> str:
         return found[0]
     if "480p" in found:
         return "480p"
-    raise DataError(f"several resolution folders ({', '.join(found) or 'none'}); choose one with --resolution", ann)
+    raise DataError(f"several resolution folders ({', '.join(found) or 'none'}); choose one", ann,
+                    option="resolution")
 
 
 def read_split(root: Path, split: str, year: str = "2017") -> list[str]:

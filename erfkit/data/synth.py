@@ -366,7 +366,7 @@ def make_synth(out: str | os.PathLike, config: SynthConfig | str = "default", *,
         config = SYNTH_PRESETS[config]
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not force:
-        raise DataError("output folder exists and is not empty (use --force to replace it)", out)
+        raise DataError("output folder exists and is not empty", out, option="force")
     out.parent.mkdir(parents=True, exist_ok=True)
     res = f"{config.height}p"
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))

@@ -113,5 +113,5 @@ class VideoSequence:
                 raise DataError("mask is empty: it labels no object", path)
         if max_objects is not None and len(self.object_frames) > max_objects:
             first = self.annotation_paths[self.prompt_indices[0]]
-            raise DataError(f"{len(self.object_frames)} objects, more than the {max_objects} allowed "
-                            "(--max-objects)", first)
+            raise DataError(f"{len(self.object_frames)} objects, more than the {max_objects} allowed", first,
+                            option="max_objects")

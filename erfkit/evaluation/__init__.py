@@ -2,7 +2,8 @@
 
 from .davis import DavisResults, SequenceScores, db_statistics, evaluate_davis, score_sequence
 from .measures import bound_radius, frame_measures
+from .video import has_ground_truth, score_video
 from .youtube import YouTubeScores, evaluate_youtube
 
-__all__ = ["evaluate_davis", "score_sequence", "DavisResults", "SequenceScores", "db_statistics",
+__all__ = ["evaluate_davis", "score_sequence", "score_video", "has_ground_truth", "DavisResults", "SequenceScores", "db_statistics",
            "frame_measures", "bound_radius", "evaluate_youtube", "YouTubeScores"]

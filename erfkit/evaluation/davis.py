@@ -88,6 +88,11 @@ class SequenceScores:
     def num_objects(self) -> int:
         return self.J.shape[0]
 
+    @property
+    def jf(self) -> float:
+        """``(mean J + mean F) / 2`` over objects and frames."""
+        return float((self.J.mean() + self.F.mean()) / 2)
+
     def object_names(self) -> list[str]:
         return [f"{self.name}_{k + 1}" for k in range(self.num_objects)]
 

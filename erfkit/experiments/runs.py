@@ -11,10 +11,11 @@ from tqdm.auto import tqdm
 
 from ..data.davis import DavisDataset
 from ..data.video import VideoSequence
-from ..evaluation.davis import DavisResults, score_sequence
+from ..evaluation.davis import DavisResults
+from ..evaluation.video import score_video
 from ..inference.correction import GCConfig
-from ..inference.predictor import VideoPredictor, onehot
-from ..inference.runner import segment_sequence
+from ..inference.predictor import VideoPredictor
+from ..tensors import onehot
 from ..model.stm import STM
 
 __all__ = ["Setting", "RunScore", "run_setting", "bounding_box_masks", "model_masks", "mask_to_box"]
@@ -59,11 +60,12 @@ def run_setting(setting: Setting, dataset: DavisDataset, names: list[str], *, pr
         predictor = VideoPredictor(setting.model, memory=setting.memory, gc=setting.gc, size=setting.size)
         if setting.memory_masks is not None:
             predictor.memory_masks = setting.memory_masks(seq, predictor)
-        stats, labels = segment_sequence(predictor, seq, None, keep=True)
-        frames += stats.frames
-        seconds += stats.seconds
-        gt = [seq.read_annotation(i) for i in range(len(seq))]
-        scores.append(score_sequence(gt, labels, n, seq.frame_names))
+        labels = []
+        for r in predictor.propagate(seq):
+            labels.append(r.labels)
+            seconds += r.seconds
+        frames += len(labels)
+        scores.append(score_video(seq, labels))
     res = DavisResults(dataset.split, scores)
     g = res.global_scores()
     return RunScore(setting.name, g["J-Mean"], g["F-Mean"], g["J&F-Mean"], frames / seconds if seconds else float("nan"),

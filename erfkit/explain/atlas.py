@@ -57,7 +57,8 @@ from ..data.synth import synth_info
 from ..data.video import VideoSequence
 from ..errors import ConfigError, DataError
 from ..files import atomic_write_bytes, atomic_write_json, atomic_write_text
-from ..inference.predictor import VideoPredictor, frame_tensor, onehot
+from ..inference.predictor import VideoPredictor
+from ..tensors import frame_tensor, onehot
 from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM
 from .cycle import CycleERFConfig, cycle_erf
@@ -148,7 +149,7 @@ class AtlasConfig:
 
 def model_fingerprint(model: STM) -> str:
     """SHA-256 of the checkpoint file, or of the weights for a model built in memory."""
-    info = getattr(model, "checkpoint", None)
+    info = model.checkpoint
     if info is not None:
         return info.sha256
     h = hashlib.sha256()
@@ -407,7 +408,7 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
         raise DataError("sequence has no frames", sequence.name)
     if not 0 <= cfg.target < n:
         raise ConfigError(f"target frame {cfg.target} outside the video's {n} frames")
-    info = getattr(model, "checkpoint", None)
+    info = model.checkpoint
     label = label or (info.label if info is not None else model.config.name)
     policy = checkpoint_input_size(model) if size == "checkpoint" else parse_size(size)
     identity = {"format": ATLAS_FORMAT, "version": ATLAS_VERSION, "sequence": sequence.name,
@@ -424,7 +425,8 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
             old["checkpoint"]["sha256"] == identity["checkpoint"]["sha256"]
         if not same:
             if not overwrite:
-                raise DataError("atlas holds maps of other settings, checkpoint or data; use --overwrite", out)
+                raise DataError("atlas holds maps of other settings, checkpoint or data",
+                                out, option="overwrite")
             shutil.rmtree(out / "frames", ignore_errors=True)
         else:
             done = [i for i in old["done"] if (out / "frames" / f"{sequence.frame_names[i]}.npz").is_file()]

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..inference.correction import frozen
+from ..tensors import frozen
 from ..model.stm import STM
 
 __all__ = ["SALIENCY_METHODS", "SaliencyConfig", "ObjectScore", "saliency"]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..inference.correction import frozen
+from ..tensors import frozen
 from ..model.loss import segmentation_loss
 from ..model.stm import STM, QueryFeatures
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..inference.correction import frozen
+from ..tensors import frozen
 from ..model.stm import STM
 
 __all__ = ["ERFResult", "classic_erf", "object_centroid", "centred_average", "erf_display",

@@ -1,8 +1,8 @@
 """Segmenting videos: the streaming predictor, gradient correction, whole-dataset runs."""
 
 from .correction import GCConfig, gradient_correction
-from .predictor import MEMORY_STRATEGIES, VideoPredictor
+from .predictor import MEMORY_STRATEGIES, FrameResult, VideoPredictor
 from .runner import SegmentStats, segment_dataset, segment_sequence
 
-__all__ = ["VideoPredictor", "GCConfig", "gradient_correction", "MEMORY_STRATEGIES", "segment_sequence",
+__all__ = ["VideoPredictor", "FrameResult", "GCConfig", "gradient_correction", "MEMORY_STRATEGIES", "segment_sequence",
            "segment_dataset", "SegmentStats"]

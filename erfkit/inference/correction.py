@@ -20,17 +20,17 @@ mask-dependent half of ``segment``.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
 
 from ..errors import ConfigError
 from ..model.loss import segmentation_loss
 from ..model.stm import STM, QueryFeatures
+from ..tensors import frozen
 
-__all__ = ["GCConfig", "Reference", "gradient_correction", "gradient_correction_naive", "frozen"]
+__all__ = ["GCConfig", "Reference", "gradient_correction", "gradient_correction_naive"]
 
 
 @dataclass(frozen=True)
@@ -64,15 +64,15 @@ class GCConfig:
 
     def __post_init__(self) -> None:
         if self.iters < 0:
-            raise ConfigError("--gc-iters must be >= 0")
+            raise ConfigError("GCConfig.iters must be >= 0", option="gc.iters")
         if self.every < 1:
-            raise ConfigError("--gc-every must be >= 1")
+            raise ConfigError("GCConfig.every must be >= 1", option="gc.every")
         if not self.rate > 0:
-            raise ConfigError("--gc-rate must be > 0")
+            raise ConfigError("GCConfig.rate must be > 0", option="gc.rate")
         if self.save not in ("corrected", "uncorrected"):
             raise ConfigError("save must be 'corrected' or 'uncorrected'")
         if not 0 < self.bootstrap <= 1:
-            raise ConfigError("--gc-bootstrap must lie in (0, 1]")
+            raise ConfigError("GCConfig.bootstrap must lie in (0, 1]", option="gc.bootstrap")
 
     @property
     def enabled(self) -> bool:
@@ -96,19 +96,6 @@ class Reference:
     query: QueryFeatures
     target: torch.Tensor
     slots: list[int]
-
-
-@contextlib.contextmanager
-def frozen(model: torch.nn.Module) -> Iterator[None]:
-    """Temporarily stop parameters from requiring gradients (no weight gradients are computed)."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, f in flags:
-            p.requires_grad_(f)
 
 
 def _reference_loss(model: STM, memory, references: list[Reference], gamma: float,

@@ -3,8 +3,12 @@
 ::
 
     predictor = VideoPredictor(model, memory="mem")
-    for t, frame in enumerate(sequence.iter_frames()):
-        probs = predictor.step(frame, sequence.prompt(t))   # [K+1, H, W]
+    for r in predictor.propagate(sequence):                 # a whole video, one result per frame
+        r.index, r.probs, r.labels                          # [K+1, H, W], [H, W] object ids
+
+    predictor.reset()                                       # or frame by frame, from any source:
+    for t, frame in enumerate(frames):
+        probs = predictor.step(frame, masks.get(t))         # [K+1, H, W]
         labels = predictor.labels(probs)                    # [H, W] object ids
 
 Only the memory (keys and values at stride 16) and the reference frames' query
@@ -31,49 +35,46 @@ correction and :attr:`VideoPredictor.memory_masks` all live on the canvas.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
+from typing import Iterator
 
 import numpy as np
 import torch
 
 from ..data.letterbox import InputSize, Letterbox, format_size, parse_size
+from ..data.video import VideoSequence
 from ..device import resolve_device
 from ..errors import ConfigError, DataError
 from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM, Memory
+from ..tensors import frame_tensor, onehot
 from .correction import GCConfig, Reference, gradient_correction
 
-__all__ = ["VideoPredictor", "MEMORY_STRATEGIES", "frame_tensor", "onehot", "MAX_OBJECT_ID"]
+__all__ = ["VideoPredictor", "FrameResult", "MEMORY_STRATEGIES", "MAX_OBJECT_ID"]
 
 MEMORY_STRATEGIES = ("first", "previous", "first+previous", "mem")
 #: object ids must lie in 1..254 (0 is the background, 255 "void").
 MAX_OBJECT_ID = 254
 
 
-def frame_tensor(frame: np.ndarray | torch.Tensor, device: torch.device,
-                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``[H, W, 3]`` uint8 (or ``[3, H, W]`` float in [0, 1]) -> ``[1, 3, H, W]`` in [0, 1], of ``dtype``."""
-    if isinstance(frame, np.ndarray):
-        if frame.ndim != 3 or frame.shape[2] != 3:
-            raise DataError(f"a frame is [H, W, 3], got shape {frame.shape}")
-        t = torch.from_numpy(np.array(frame, dtype=np.uint8)).to(device).permute(2, 0, 1).to(dtype).div_(255)
-    else:
-        t = frame.to(device=device, dtype=dtype)
-        if t.ndim == 4:
-            t = t[0]
-        if t.ndim != 3 or t.shape[0] != 3:
-            raise DataError(f"a frame tensor is [3, H, W], got shape {tuple(frame.shape)}")
-    return t.unsqueeze(0)
+@dataclass
+class FrameResult:
+    """One frame of :meth:`VideoPredictor.propagate`.
 
+    Attributes:
+        index: the frame's index in the video.
+        name: the frame's name (its file stem).
+        probs: ``[K+1, H, W]`` probabilities over ``[background, *object_ids]`` at the file's size.
+        labels: ``[H, W]`` uint8 object ids (the argmax of ``probs``).
+        seconds: time the model took for this frame (reading the frame excluded).
+    """
 
-def onehot(labels: np.ndarray | torch.Tensor, ids: list[int], device: torch.device,
-           dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Index mask ``[H, W]`` -> ``[1, len(ids)+1, H, W]`` one-hot over ``[background, *ids]``."""
-    lab = torch.as_tensor(np.asarray(labels), device=device).long()
-    ids_t = torch.tensor(ids, device=device, dtype=torch.long).view(-1, 1, 1)
-    fg = (lab.unsqueeze(0) == ids_t).to(dtype)
-    bg = 1 - fg.sum(0, keepdim=True).clamp(max=1)
-    return torch.cat([bg, fg], 0).unsqueeze(0)
+    index: int
+    name: str
+    probs: torch.Tensor
+    labels: np.ndarray
+    seconds: float
 
 
 @dataclass
@@ -182,11 +183,47 @@ class VideoPredictor:
 
     def settings(self) -> dict:
         """What decides this predictor's output: the checkpoint's hash, the architecture, the inference settings."""
-        info = getattr(self.model, "checkpoint", None)
+        info = self.model.checkpoint
         return {"checkpoint_sha256": info.sha256 if info is not None else None,
                 "model": self.model.config.to_dict(), "size": format_size(self.size),
                 "memory": self.strategy, "mem_every": self.mem_every,
                 "max_memory_frames": self.max_memory_frames, "gc": asdict(self.gc)}
+
+    # -------------------------------------------------------------- propagate
+    def propagate(self, video: VideoSequence, *, frames: int | None = None, progress: bool = False,
+                  check: bool = True) -> Iterator[FrameResult]:
+        """Segment a whole video from its first frame, one :class:`FrameResult` per frame, as they are computed.
+
+        The predictor is reset first; the video's prompts (its given masks)
+        give the objects.  Frames are read one at a time and not kept.
+
+        Args:
+            video: the video (e.g. ``DavisDataset(...)[name]`` or :func:`erfkit.folder_sequence`).
+            frames: stop after this many frames (default: all).
+            progress: show a per-frame progress bar.
+            check: refuse a video with fewer than 2 frames or more objects than ``max_objects`` first.
+
+        Raises:
+            DataError: a frame or mask that cannot be used, naming its file.
+        """
+        from tqdm.auto import tqdm
+
+        if check:
+            video.check_prompts(self.max_objects)
+            if len(video) < 2:
+                raise DataError(f"sequence has {len(video)} frame; at least 2 are needed", video.name)
+        self.reset()
+        n = len(video) if frames is None else min(frames, len(video))
+        for t in tqdm(range(n), desc=video.name, unit="frame", disable=not progress, leave=False):
+            frame = video.read_frame(t)
+            if frame.shape[:2] != video.size:
+                raise DataError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the video's first frame "
+                                f"{video.size[1]}x{video.size[0]}", video.frame_paths[t])
+            prompt = video.prompt(t)
+            t0 = time.perf_counter()
+            probs = self.step(frame, prompt)
+            labels = self.labels(probs)
+            yield FrameResult(t, video.frame_name(t), probs, labels, time.perf_counter() - t0)
 
     # ------------------------------------------------------------------- step
     @torch.no_grad()
@@ -272,7 +309,8 @@ class VideoPredictor:
             raise DataError(f"object id {bad} outside 1..{MAX_OBJECT_ID} (255 is void)")
         total = len(set(self._s.ids) | set(ids))
         if self.max_objects is not None and total > self.max_objects:
-            raise DataError(f"{total} objects, more than the {self.max_objects} allowed (--max-objects)")
+            raise DataError(f"{total} objects, more than the {self.max_objects} allowed",
+                            option="max_objects")
         return ids
 
     def _apply_given(self, x: torch.Tensor, probs: torch.Tensor, mask: np.ndarray, given: list[int]) -> torch.Tensor:

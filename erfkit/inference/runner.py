@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -39,7 +38,7 @@ class SegmentStats:
 
 def segment_sequence(predictor: VideoPredictor, sequence: VideoSequence, out_dir: str | os.PathLike | None,
                      *, progress: bool = False, keep: bool = False) -> tuple[SegmentStats, list]:
-    """Segment one video, streaming its frames, and write one indexed PNG per frame.
+    """Segment one video (:meth:`VideoPredictor.propagate`) and write one indexed PNG per frame.
 
     Args:
         predictor: a :class:`VideoPredictor` (reset here).
@@ -51,10 +50,6 @@ def segment_sequence(predictor: VideoPredictor, sequence: VideoSequence, out_dir
     Returns:
         ``(stats, labels)``; ``labels`` is empty unless ``keep``.
     """
-    sequence.check_prompts(predictor.max_objects)
-    if len(sequence) < 2:
-        raise DataError(f"sequence has {len(sequence)} frame; at least 2 are needed", sequence.name)
-    predictor.reset()
     stats = SegmentStats(sequences=1)
     kept = []
     final = Path(out_dir) if out_dir is not None else None
@@ -63,7 +58,13 @@ def segment_sequence(predictor: VideoPredictor, sequence: VideoSequence, out_dir
     if out is not None:
         shutil.rmtree(out, ignore_errors=True)
     try:
-        _run(predictor, sequence, out, stats, kept, keep, progress)
+        for r in predictor.propagate(sequence, progress=progress):
+            stats.seconds += r.seconds
+            stats.frames += 1
+            if out is not None:
+                write_mask(out / f"{r.name}.png", r.labels)
+            if keep:
+                kept.append(r.labels)
     except BaseException:
         if out is not None:
             shutil.rmtree(out, ignore_errors=True)
@@ -73,25 +74,6 @@ def segment_sequence(predictor: VideoPredictor, sequence: VideoSequence, out_dir
             shutil.rmtree(final)
         out.rename(final)
     return stats, kept
-
-
-def _run(predictor: VideoPredictor, sequence: VideoSequence, out: Path | None, stats: SegmentStats, kept: list,
-         keep: bool, progress: bool) -> None:
-    for t in tqdm(range(len(sequence)), desc=sequence.name, unit="frame", disable=not progress, leave=False):
-        frame = sequence.read_frame(t)
-        prompt = sequence.prompt(t)
-        if frame.shape[:2] != sequence.size:
-            raise DataError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the video's first frame "
-                            f"{sequence.size[1]}x{sequence.size[0]}", sequence.frame_paths[t])
-        t0 = time.perf_counter()
-        probs = predictor.step(frame, prompt)
-        labels = predictor.labels(probs)
-        stats.seconds += time.perf_counter() - t0
-        stats.frames += 1
-        if out is not None:
-            write_mask(out / f"{sequence.frame_name(t)}.png", labels)
-        if keep:
-            kept.append(labels)
 
 
 def _complete(sequence: VideoSequence, out_dir: Path) -> bool:
@@ -117,8 +99,8 @@ def segment_dataset(predictor: VideoPredictor, sequences: Iterable[VideoSequence
         except (json.JSONDecodeError, UnicodeDecodeError):
             previous = None
         if previous != settings:
-            raise DataError("results folder holds results of other settings; use --overwrite to replace them",
-                            out)
+            raise DataError("results folder holds results of other settings",
+                            out, option="overwrite")
         resume = True
     atomic_write_json(manifest, settings)
     stats = SegmentStats()

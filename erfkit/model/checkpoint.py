@@ -115,7 +115,7 @@ class CheckpointInfo:
 
 def checkpoint_input_size(model: STM) -> InputSize:
     """The input size ``model``'s checkpoint was trained at (``None``: native; also for a model built in memory)."""
-    info = getattr(model, "checkpoint", None)
+    info = model.checkpoint
     return info.input_size if info is not None else None
 
 
@@ -328,7 +328,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
     model = STM(config)
     _strict_load(model, sd, p)
     model = model.to(resolve_device(device)).eval()
-    model.checkpoint = CheckpointInfo(str(p), fmt, config, meta, notes)  # type: ignore[attr-defined]
+    model.checkpoint = CheckpointInfo(str(p), fmt, config, meta, notes)
     return model
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,9 @@ from torch import nn
 
 from .presets import ModelConfig
 from .resnet import BACKBONES, ResNet
+
+if TYPE_CHECKING:
+    from .checkpoint import CheckpointInfo
 
 __all__ = ["STM", "Memory", "QueryFeatures", "soft_aggregate", "pad_to_multiple", "read_memory"]
 
@@ -339,7 +343,15 @@ class STM(nn.Module):
         memory = model.memorize(frame0, masks0)           # [B,3,H,W], [B,K+1,H,W]
         logits = model.segment(frame1, memory)            # [B,K+1,H,W]
         memory = Memory.cat([memory, model.memorize(frame1, logits.softmax(1))])
+
+    Attributes:
+        config: the architecture.
+        checkpoint: what is known about the checkpoint the weights came from
+            (set by :func:`~erfkit.model.checkpoint.load_checkpoint`); ``None``
+            for a model built or trained in memory.
     """
+
+    checkpoint: "CheckpointInfo | None" = None
 
     def __init__(self, config: ModelConfig):
         super().__init__()

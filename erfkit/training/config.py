@@ -205,7 +205,7 @@ def apply_overrides(config: TrainConfig, overrides: list[str] | dict[str, Any]) 
         parsed = []
         for o in overrides:
             if "=" not in o:
-                raise ConfigError(f"--set expects key=value, got {o!r}")
+                raise ConfigError(f"an override is key=value, got {o!r}", option="set")
             k, v = o.split("=", 1)
             parsed.append((k.strip(), _parse_value(v.strip())))
         items = parsed

@@ -85,19 +85,14 @@ def validate(model: STM, data: str | os.PathLike, split: str = "val", videos: in
     ``"checkpoint"``: what the model's checkpoint records).
     """
     from ..data.davis import DavisDataset
-    from ..evaluation.davis import DavisResults, score_sequence
+    from ..evaluation.davis import DavisResults
+    from ..evaluation.video import score_video
     from ..inference.predictor import VideoPredictor
-    from ..inference.runner import segment_sequence
 
     ds = DavisDataset(data, split)
     names = ds.names[:videos] if videos else ds.names
     predictor = VideoPredictor(model, memory="mem", device=device, size=size)
-    scores = []
-    for n in names:
-        seq = ds[n]
-        _, labels = segment_sequence(predictor, seq, None, keep=True)
-        gt = [seq.read_annotation(i) for i in range(len(seq))]
-        scores.append(score_sequence(gt, labels, n))
+    scores = [score_video(ds[n], [r.labels for r in predictor.propagate(ds[n])]) for n in names]
     return DavisResults(split, scores).jf
 
 
@@ -196,10 +191,11 @@ def fit(config: TrainConfig, data: DataArg, out: str | os.PathLike, *, resume: b
     if resume and (out / "config.json").is_file():
         saved = TrainConfig.from_dict(json.loads((out / "config.json").read_text(encoding="utf-8")))
         if saved.to_dict() | {"epochs": 0} != config.to_dict() | {"epochs": 0}:
-            raise ConfigError(f"{out}: --resume with settings that differ from the run's config.json "
-                              "(only --epochs may change)")
+            raise ConfigError("resuming with settings that differ from the run's config.json "
+                              "(only epochs may change)", out, option="resume")
     elif not resume and state_path.exists():
-        raise ConfigError(f"{out}: a run exists here; use --resume to continue it or choose another folder")
+        raise ConfigError("a run exists here; resume it or choose another folder", out,
+                          option="resume")
     # bad data fails here, before the run folder exists
     sources = [ClipDataset(r, "train", frames=config.frames, max_skip=config.max_skip_at(0, data_layout(r)),
                            max_objects=config.max_objects, size=config.size, augment=config.augment,
@@ -208,13 +204,14 @@ def fit(config: TrainConfig, data: DataArg, out: str | os.PathLike, *, resume: b
     sources_meta = [{"root": str(r), "layout": s.layout, "freq": f} for r, s, f in zip(roots, sources, freqs)]
     val_root = next((r for r, s in zip(roots, sources) if s.layout == "davis"), None)
     if config.val_every and val_root is None:
-        raise ConfigError("validation (val_every) needs a DAVIS-layout dataset among --data")
+        raise ConfigError("validation (val_every) needs a DAVIS-layout dataset among the training data",
+                          option="data")
     if resume and state_path.is_file():
         saved_data = read_train_meta(state_path).get("data")
         if saved_data is not None and [(d["layout"], d["freq"]) for d in saved_data] != \
                 [(d["layout"], d["freq"]) for d in sources_meta]:
-            raise ConfigError(f"{out}: --resume with other training data (dataset layouts and frequencies) "
-                              "than the run's")
+            raise ConfigError("resuming with other training data (dataset layouts and frequencies) "
+                              "than the run's", out, option="resume")
     input_size = _input_size(config, sources)
     if main:
         out.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,8 @@ from ..errors import ConfigError
 from ..evaluation.davis import score_sequence
 from ..explain.cycle import CycleERFConfig, cycle_erf
 from ..inference.correction import GCConfig
-from ..inference.predictor import VideoPredictor, frame_tensor, onehot
+from ..inference.predictor import VideoPredictor
+from ..tensors import frame_tensor, onehot
 from ..inference.runner import segment_sequence
 from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM

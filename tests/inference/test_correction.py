@@ -9,8 +9,9 @@ import torch
 from erfkit.data import DavisDataset
 from erfkit.errors import ConfigError
 from erfkit.inference import GCConfig, VideoPredictor, gradient_correction
-from erfkit.inference.correction import Reference, frozen, gradient_correction_naive
-from erfkit.inference.predictor import frame_tensor, onehot
+from erfkit.inference.correction import Reference, gradient_correction_naive
+from erfkit.tensors import frozen
+from erfkit.tensors import frame_tensor, onehot
 
 
 @pytest.fixture(scope="module")

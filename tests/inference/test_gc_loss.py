@@ -9,7 +9,7 @@ from erfkit.data import DavisDataset
 from erfkit.errors import ConfigError
 from erfkit.inference import GCConfig, gradient_correction
 from erfkit.inference.correction import Reference, gradient_correction_naive
-from erfkit.inference.predictor import frame_tensor, onehot
+from erfkit.tensors import frame_tensor, onehot
 from erfkit.model import build_model
 
 from ..model.authors_loss import authors_loss
