@@ -23,22 +23,32 @@ Methods (Captum 0.9):
 Every map is reduced to ``[H, W]`` and made non-negative the same way: the
 absolute value summed over colour channels (GradCAM and Occlusion: the
 positive part).
+
+Each method is a :class:`CaptumExplainer` subclass (``Gradient`` for
+``saliency``, ``InputXGradient``, ``IntegratedGradients``, ``SmoothGrad``,
+``GradCAM``, ``Occlusion``), registered in :data:`SALIENCY_EXPLAINERS`;
+:func:`saliency` is the functional form.
 """
 
 from __future__ import annotations
 
 import warnings
+from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..tensors import frozen
 from ..model.stm import STM
+from ..tensors import frozen
+from .base import Explainer, ExplainerInputs, Progress
+from .keys import MapKey, Side
 
-__all__ = ["SALIENCY_METHODS", "SaliencyConfig", "ObjectScore", "saliency"]
+__all__ = ["SALIENCY_METHODS", "SALIENCY_EXPLAINERS", "SaliencyConfig", "ObjectScore", "CaptumExplainer", "Gradient",
+           "InputXGradient", "IntegratedGradients", "SmoothGrad", "GradCAM", "Occlusion", "saliency",
+           "saliency_explainer"]
 
 SALIENCY_METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "smoothgrad", "gradcam", "occlusion")
 
@@ -103,10 +113,207 @@ def _gradcam_layer(model: STM, wrt: str) -> nn.Module:
     return model.Decoder.RF2.ResMM if wrt == "query" else model.Encoder_M.res3
 
 
+class CaptumExplainer(Explainer):
+    """A Captum method as an :class:`~erfkit.explain.base.Explainer`; one subclass per method.
+
+    For each frame ``l`` and object ``k``, the method attributes
+    :class:`ObjectScore` (object ``k``'s logit summed inside a fixed region of
+    the frame segmented) to frame ``l``:
+
+    * ``wrt="query"``: frame ``l`` is the query, segmented from the target's
+      memory (``target_frame``, ``target_mask``); the regions are
+      ``frame_regions[l]`` (or ``frame_masks``);
+    * ``wrt="memory"``: frame ``l`` is the memory (with ``frame_masks[l]``,
+      required), the target frame is segmented; the regions are ``target_regions``.
+
+    Subclasses set :attr:`method` (the name in :data:`SALIENCY_METHODS`),
+    :attr:`params` (the :class:`SaliencyConfig` fields that decide their maps)
+    and override :meth:`_object_map`.
+
+    Args:
+        model: the STM.
+        wrt: frame ``l`` as the ``query`` or the ``memory``.
+        config: method settings (default ``SaliencyConfig()``).
+    """
+
+    #: the method's name in :data:`SALIENCY_METHODS`
+    method: ClassVar[str]
+    #: the :class:`SaliencyConfig` fields that decide the maps (batch sizes do not)
+    params: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, model: STM, wrt: Side = "query", config: SaliencyConfig | None = None):
+        super().__init__(model)
+        if wrt not in ("query", "memory"):
+            raise ConfigError(f"wrt must be 'query' or 'memory', not {wrt!r}")
+        self.wrt = wrt
+        self.config = config or SaliencyConfig()
+
+    @property
+    def key(self) -> MapKey:
+        return MapKey.saliency(self.method, self.wrt)
+
+    @property
+    def settings(self) -> dict:
+        return {"method": self.method, "wrt": self.wrt, **{p: getattr(self.config, p) for p in self.params}}
+
+    @abstractmethod
+    def _object_map(self, f: ObjectScore, x: torch.Tensor) -> torch.Tensor:
+        """Attribute ``f`` to ``x [1, 3, H, W]`` -> ``[1, H, W]``, non-negative up to NaN/inf."""
+
+    def pair_maps(self, query_frame: torch.Tensor, memory_frame: torch.Tensor, memory_mask: torch.Tensor,
+                  regions: list[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        """Maps of every object for one (query, memory) pair, on the attributed frame (see :func:`saliency`).
+
+        Returns:
+            ``[K, H, W]`` non-negative.
+        """
+        K = memory_mask.shape[1] - 1
+        H, W = query_frame.shape[-2:]
+        attributed, other = (query_frame, memory_frame) if self.wrt == "query" else (memory_frame, query_frame)
+        maps = []
+        with frozen(self.model), torch.enable_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*required_grads has been set automatically.*")
+            warnings.filterwarnings("ignore", message=".*does not require gradients.*")
+            for k in range(K):
+                region = regions[k].bool()
+                if not region.any():
+                    region = torch.ones_like(region)
+                f = ObjectScore(self.model, k, region, memory_mask, self.wrt, other.detach())
+                a = self._object_map(f, attributed.detach().clone())
+                maps.append(torch.nan_to_num(a[0].detach(), nan=0.0, posinf=0.0, neginf=0.0))
+        return torch.stack(maps) if maps else query_frame.new_zeros((0, H, W))
+
+    def _attribute(self, inputs: ExplainerInputs, progress: Progress | None):
+        if self.wrt == "memory":
+            masks = inputs.need_frame_masks()
+        else:
+            regions = inputs.need_frame_regions()
+        maps = []
+        for l in range(inputs.L):
+            x_l = inputs.frames[l:l + 1]
+            if self.wrt == "query":
+                m = self.pair_maps(x_l, inputs.target_frame, inputs.target_mask, list(regions[l]))
+            else:
+                m = self.pair_maps(inputs.target_frame, x_l, masks[l:l + 1], list(inputs.target_regions))
+            maps.append(m)
+            if progress is not None:
+                progress(l + 1, inputs.L)
+        H, W = inputs.frames.shape[-2:]
+        return (torch.stack(maps) if maps else inputs.frames.new_zeros((0, inputs.K, H, W))), {}
+
+
+class Gradient(CaptumExplainer):
+    """``captum.attr.Saliency``: ``|grad|`` summed over colours (method ``saliency``)."""
+
+    method = "saliency"
+
+    def _object_map(self, f: ObjectScore, x: torch.Tensor) -> torch.Tensor:
+        from captum.attr import Saliency
+
+        return Saliency(f).attribute(x, abs=True).sum(1)
+
+
+class InputXGradient(CaptumExplainer):
+    """``captum.attr.InputXGradient``: ``|x * grad|`` summed over colours."""
+
+    method = "input_x_gradient"
+
+    def _object_map(self, f: ObjectScore, x: torch.Tensor) -> torch.Tensor:
+        from captum.attr import InputXGradient as CaptumInputXGradient
+
+        return CaptumInputXGradient(f).attribute(x).abs().sum(1)
+
+
+class IntegratedGradients(CaptumExplainer):
+    """``captum.attr.IntegratedGradients`` from a black image in ``ig_steps`` steps, ``|a|`` summed over colours."""
+
+    method = "integrated_gradients"
+    params = ("ig_steps",)
+
+    def _object_map(self, f: ObjectScore, x: torch.Tensor) -> torch.Tensor:
+        from captum.attr import IntegratedGradients as CaptumIntegratedGradients
+
+        cfg = self.config
+        a = CaptumIntegratedGradients(f).attribute(x, baselines=torch.zeros_like(x), n_steps=cfg.ig_steps,
+                                                   internal_batch_size=cfg.ig_batch)
+        return a.abs().sum(1)
+
+
+class SmoothGrad(CaptumExplainer):
+    """``NoiseTunnel(Saliency)``: ``|grad|`` averaged over Gaussian noise of ``smoothgrad_stdev`` (random)."""
+
+    method = "smoothgrad"
+    params = ("smoothgrad_samples", "smoothgrad_stdev")
+
+    def _object_map(self, f: ObjectScore, x: torch.Tensor) -> torch.Tensor:
+        from captum.attr import NoiseTunnel, Saliency
+
+        cfg = self.config
+        nt = NoiseTunnel(Saliency(f))
+        return nt.attribute(x, nt_type="smoothgrad", nt_samples=cfg.smoothgrad_samples,
+                            nt_samples_batch_size=cfg.ig_batch, stdevs=cfg.smoothgrad_stdev, abs=True).sum(1)
+
+
+class GradCAM(CaptumExplainer):
+    """``LayerGradCam`` on ``Decoder.RF2.ResMM`` (query) or ``Encoder_M.res3`` (memory), positive part, upsampled."""
+
+    method = "gradcam"
+
+    @property
+    def settings(self) -> dict:
+        return {**super().settings, "layer": "Decoder.RF2.ResMM" if self.wrt == "query" else "Encoder_M.res3"}
+
+    def _object_map(self, f: ObjectScore, x: torch.Tensor) -> torch.Tensor:
+        from captum.attr import LayerAttribution, LayerGradCam
+
+        H, W = x.shape[-2:]
+        g = LayerGradCam(f, _gradcam_layer(self.model, self.wrt)).attribute(x, relu_attributions=False)
+        # Memory side: the encoder runs every object as a batch row (object k needs
+        # the others' masks); the score depends on row k only, so the sum is row k.
+        g = g.sum(0, keepdim=True).clamp_min(0)
+        pad = self.model.encode_query(x[:1].detach()).pad if self.wrt == "query" else None
+        return _upsample_to_frame(g, LayerAttribution, self.model, H, W, pad)
+
+
+class Occlusion(CaptumExplainer):
+    """``captum.attr.Occlusion`` with black square windows; the positive part of the colour mean."""
+
+    method = "occlusion"
+    params = ("occlusion_window", "occlusion_stride")
+
+    def _object_map(self, f: ObjectScore, x: torch.Tensor) -> torch.Tensor:
+        from captum.attr import Occlusion as CaptumOcclusion
+
+        w, s = self.config.occlusion_window, self.config.occlusion_stride
+        a = CaptumOcclusion(f).attribute(x, sliding_window_shapes=(3, w, w), strides=(3, s, s), baselines=0.0,
+                                         perturbations_per_eval=self.config.occlusion_batch)
+        return a.mean(1).clamp_min(0)
+
+
+#: the explainer class of each name in :data:`SALIENCY_METHODS`
+SALIENCY_EXPLAINERS: dict[str, type[CaptumExplainer]] = {
+    c.method: c for c in (Gradient, InputXGradient, IntegratedGradients, SmoothGrad, GradCAM, Occlusion)}
+
+
+def saliency_explainer(model: STM, method: str, wrt: Side = "query",
+                       config: SaliencyConfig | None = None) -> CaptumExplainer:
+    """The :class:`CaptumExplainer` of ``method`` (one of :data:`SALIENCY_METHODS`).
+
+    Raises:
+        ConfigError: an unknown method or ``wrt``.
+    """
+    if method not in SALIENCY_EXPLAINERS:
+        raise ConfigError(f"unknown saliency method {method!r}; choose from {', '.join(SALIENCY_METHODS)}")
+    return SALIENCY_EXPLAINERS[method](model, wrt, config)
+
+
 def saliency(model: STM, method: str, query_frame: torch.Tensor, memory_frame: torch.Tensor,
              memory_mask: torch.Tensor, regions: list[torch.Tensor], *, wrt: Literal["query", "memory"] = "query",
              config: SaliencyConfig | None = None) -> torch.Tensor:
     """Saliency maps of every object with one Captum method.
+
+    The functional form of the explainers in :data:`SALIENCY_EXPLAINERS`
+    (:meth:`CaptumExplainer.pair_maps`).
 
     Args:
         model: the STM (weights get no gradients).
@@ -121,55 +328,7 @@ def saliency(model: STM, method: str, query_frame: torch.Tensor, memory_frame: t
     Returns:
         ``[K, H, W]`` non-negative maps on the attributed frame.
     """
-    from captum.attr import (IntegratedGradients, InputXGradient, LayerAttribution, LayerGradCam, NoiseTunnel,
-                             Occlusion, Saliency)
-
-    if method not in SALIENCY_METHODS:
-        raise ConfigError(f"unknown saliency method {method!r}; choose from {', '.join(SALIENCY_METHODS)}")
-    if wrt not in ("query", "memory"):
-        raise ConfigError(f"wrt must be 'query' or 'memory', not {wrt!r}")
-    cfg = config or SaliencyConfig()
-    K = memory_mask.shape[1] - 1
-    H, W = query_frame.shape[-2:]
-    attributed, other = (query_frame, memory_frame) if wrt == "query" else (memory_frame, query_frame)
-    maps = []
-    with frozen(model), torch.enable_grad(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*required_grads has been set automatically.*")
-        warnings.filterwarnings("ignore", message=".*does not require gradients.*")
-        for k in range(K):
-            region = regions[k].bool()
-            if not region.any():
-                region = torch.ones_like(region)
-            f = ObjectScore(model, k, region, memory_mask, wrt, other.detach())
-            x = attributed.detach().clone()
-            if method == "saliency":
-                a = Saliency(f).attribute(x, abs=True).sum(1)
-            elif method == "input_x_gradient":
-                a = InputXGradient(f).attribute(x).abs().sum(1)
-            elif method == "integrated_gradients":
-                a = IntegratedGradients(f).attribute(x, baselines=torch.zeros_like(x), n_steps=cfg.ig_steps,
-                                                     internal_batch_size=cfg.ig_batch)
-                a = a.abs().sum(1)
-            elif method == "smoothgrad":
-                nt = NoiseTunnel(Saliency(f))
-                a = nt.attribute(x, nt_type="smoothgrad", nt_samples=cfg.smoothgrad_samples,
-                                 nt_samples_batch_size=cfg.ig_batch, stdevs=cfg.smoothgrad_stdev,
-                                 abs=True).sum(1)
-            elif method == "gradcam":
-                layer = _gradcam_layer(model, wrt)
-                g = LayerGradCam(f, layer).attribute(x, relu_attributions=False)
-                # Memory side: the encoder runs every object as a batch row (object k needs
-                # the others' masks); the score depends on row k only, so the sum is row k.
-                g = g.sum(0, keepdim=True).clamp_min(0)
-                pad = model.encode_query(x[:1].detach()).pad if wrt == "query" else None
-                a = _upsample_to_frame(g, LayerAttribution, model, H, W, pad)
-            else:  # occlusion
-                w, s = cfg.occlusion_window, cfg.occlusion_stride
-                a = Occlusion(f).attribute(x, sliding_window_shapes=(3, w, w), strides=(3, s, s), baselines=0.0,
-                                           perturbations_per_eval=cfg.occlusion_batch)
-                a = a.mean(1).clamp_min(0)
-            maps.append(torch.nan_to_num(a[0].detach(), nan=0.0, posinf=0.0, neginf=0.0))
-    return torch.stack(maps) if maps else query_frame.new_zeros((0, H, W))
+    return saliency_explainer(model, method, wrt, config).pair_maps(query_frame, memory_frame, memory_mask, regions)
 
 
 def _upsample_to_frame(g: torch.Tensor, LayerAttribution, model: STM, H: int, W: int, pad) -> torch.Tensor:

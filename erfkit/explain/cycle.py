@@ -21,8 +21,10 @@ gradients; the weights are frozen.
 
 Many reference frames are explained at once: each frame ``l`` is an element
 of a batch, the target frame's query features are computed once and shared,
-and each reference frame's memory stem once for all ``M`` steps.
-:func:`cycle_erf_loop` is the straightforward per-frame version.
+and each reference frame's memory stem once for all ``M`` steps.  The
+steps are :func:`~erfkit.inference.descent.mask_descent`, the descent of
+gradient correction.  :func:`cycle_erf_loop` is the straightforward per-frame
+version.  :class:`CycleERF` is the :class:`~erfkit.explain.base.Explainer`.
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..tensors import frozen
+from ..inference.descent import LossFn, mask_descent, mask_descent_naive
 from ..model.loss import segmentation_loss
 from ..model.stm import STM, QueryFeatures
+from ..tensors import frozen
+from .base import Explainer, ExplainerInputs, Progress
+from .keys import CYCLE, MapKey
 
-__all__ = ["CycleERFConfig", "CycleERFResult", "cycle_erf", "cycle_erf_loop"]
+__all__ = ["CycleERFConfig", "CycleERFResult", "CycleERF", "cycle_erf", "cycle_erf_loop"]
 
 
 @dataclass(frozen=True)
@@ -94,12 +99,28 @@ def _check(reference_frames: torch.Tensor, target_frame: torch.Tensor, target_ma
         raise ValueError(f"target mask must be [1, K+1, H, W], got {tuple(target_mask.shape)}")
 
 
-def _per_frame_losses(model: STM, query: QueryFeatures, frames: torch.Tensor, stem: torch.Tensor,
-                      y: torch.Tensor, target: torch.Tensor, gamma: float, bootstrap: float) -> torch.Tensor:
-    memory = model.memorize(frames, y, stem=stem)
-    logits = model.segment(query, memory)
-    return segmentation_loss(logits, target.expand(frames.shape[0], *target.shape[1:]), gamma,
-                             bootstrap=bootstrap, reduction="none")
+def _batch_loss(model: STM, query: QueryFeatures, frames: torch.Tensor, stem: torch.Tensor, target: torch.Tensor,
+                cfg: CycleERFConfig) -> LossFn:
+    """``y [B, K+1, H, W] -> [B]``: each frame's loss of segmenting the target from its memory alone."""
+
+    def loss_fn(y: torch.Tensor) -> torch.Tensor:
+        memory = model.memorize(frames, y, stem=stem)
+        logits = model.segment(query, memory)
+        return segmentation_loss(logits, target.expand(frames.shape[0], *target.shape[1:]), cfg.gamma,
+                                 bootstrap=cfg.bootstrap, reduction="none")
+
+    return loss_fn
+
+
+def _frame_loss(model: STM, x: torch.Tensor, target_frame: torch.Tensor, target_mask: torch.Tensor,
+                cfg: CycleERFConfig) -> LossFn:
+    """``y [1, K+1, H, W] -> scalar``, re-encoding both frames (:func:`cycle_erf_loop`)."""
+
+    def loss_fn(y: torch.Tensor) -> torch.Tensor:
+        return segmentation_loss(model.segment(target_frame, model.memorize(x, y)), target_mask, cfg.gamma,
+                                 bootstrap=cfg.bootstrap)
+
+    return loss_fn
 
 
 def cycle_erf(model: STM, reference_frames: torch.Tensor, target_frame: torch.Tensor, target_mask: torch.Tensor,
@@ -129,18 +150,14 @@ def cycle_erf(model: STM, reference_frames: torch.Tensor, target_frame: torch.Te
             frames = reference_frames[start:start + cfg.batch_size]
             with torch.no_grad():
                 stem = model.memory_stem(frames)
-            y = frames.new_zeros((frames.shape[0], K + 1, *frames.shape[-2:]))
-            curve = []
-            for _ in range(cfg.steps):
-                y.requires_grad_(True)
-                losses = _per_frame_losses(model, query, frames, stem, y, target_mask, cfg.gamma, cfg.bootstrap)
-                (grad,) = torch.autograd.grad(losses.sum(), y)  # frames are independent: sum = each its own
-                curve.append(losses.detach())
-                y = (y - cfg.rate * torch.nan_to_num(grad)).detach()
+            loss_fn = _batch_loss(model, query, frames, stem, target_mask, cfg)
+            y0 = frames.new_zeros((frames.shape[0], K + 1, *frames.shape[-2:]))
+            # frames are independent: the gradient of the sum is each one's own
+            y, losses = mask_descent(y0, loss_fn, cfg.steps, cfg.rate)  # losses [M, B]
             with torch.no_grad():
-                curve.append(_per_frame_losses(model, query, frames, stem, y, target_mask, cfg.gamma, cfg.bootstrap))
+                last = loss_fn(y)
             finals.append(y[:, 1:])
-            curves.append(torch.stack(curve, 1))
+            curves.append(torch.stack([*losses.unbind(0), last], 1))
             if progress is not None:
                 progress(min(start + cfg.batch_size, L), L)
     masks = torch.nan_to_num(torch.cat(finals), nan=0.0, posinf=0.0, neginf=0.0)
@@ -159,22 +176,42 @@ def cycle_erf_loop(model: STM, reference_frames: torch.Tensor, target_frame: tor
     finals, curves = [], []
     for frame in reference_frames:
         x = frame[None]
-        y = x.new_zeros((1, K + 1, *x.shape[-2:]))
-        curve = []
-        with torch.enable_grad():
-            for _ in range(cfg.steps):
-                y.requires_grad_(True)
-                loss = segmentation_loss(model.segment(target_frame, model.memorize(x, y)), target_mask, cfg.gamma,
-                                         bootstrap=cfg.bootstrap)
-                model.zero_grad(set_to_none=True)
-                loss.backward()
-                curve.append(loss.detach())
-                y = (y - cfg.rate * y.grad).detach()
-        model.zero_grad(set_to_none=True)
+        loss_fn = _frame_loss(model, x, target_frame, target_mask, cfg)
+        y, losses = mask_descent_naive(model, x.new_zeros((1, K + 1, *x.shape[-2:])), loss_fn, cfg.steps, cfg.rate)
         with torch.no_grad():
-            curve.append(segmentation_loss(model.segment(target_frame, model.memorize(x, y)), target_mask, cfg.gamma,
-                                           bootstrap=cfg.bootstrap))
+            last = loss_fn(y)
         finals.append(y[:, 1:])
-        curves.append(torch.stack(curve)[None])
+        curves.append(torch.stack([*losses.unbind(0), last])[None])
     masks = torch.cat(finals)
     return CycleERFResult(torch.relu(masks), torch.cat(curves), masks)
+
+
+class CycleERF(Explainer):
+    """Cycle-ERF as an :class:`~erfkit.explain.base.Explainer`: :func:`cycle_erf` of the frames ``l``.
+
+    Frame ``l``'s own mask is not used (the descent starts from the empty mask).
+    The :class:`~erfkit.explain.base.Explanation` has key :data:`~erfkit.explain.keys.CYCLE`
+    and extras ``losses [L, M+1]`` and ``masks [L, K, H, W]`` (see :class:`CycleERFResult`).
+
+    Args:
+        model: the STM.
+        config: steps, rate, gamma, batch size, bootstrap (default ``CycleERFConfig()``).
+    """
+
+    def __init__(self, model: STM, config: CycleERFConfig | None = None):
+        super().__init__(model)
+        self.config = config or CycleERFConfig()
+
+    @property
+    def key(self) -> MapKey:
+        return CYCLE
+
+    @property
+    def settings(self) -> dict:
+        c = self.config
+        return {"steps": c.steps, "rate": c.rate, "gamma": c.gamma, "bootstrap": c.bootstrap}
+
+    def _attribute(self, inputs: ExplainerInputs, progress: Progress | None):
+        r = cycle_erf(self.model, inputs.frames, inputs.target_frame, inputs.target_mask, self.config,
+                      progress=progress)
+        return r.maps, {"losses": r.losses, "masks": r.masks}

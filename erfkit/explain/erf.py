@@ -14,7 +14,8 @@ sums ``relu(g)`` (the RepLKNet scripts).  Maps of many frames are averaged
 *centred on the output unit* (each map shifted so that its unit lands at the
 centre), as Luo et al. average over inputs with a fixed unit.  Display:
 ``log10(map + 1)`` divided by its maximum.  The high-contribution area ratio
-is RepLKNet's (:func:`high_contribution_area_ratio`).
+is RepLKNet's (:func:`high_contribution_area_ratio`).  :class:`ClassicERF` is
+the :class:`~erfkit.explain.base.Explainer`.
 """
 
 from __future__ import annotations
@@ -26,13 +27,16 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..tensors import frozen
 from ..model.stm import STM
+from ..tensors import frozen
+from .base import Explainer, ExplainerInputs, Progress
+from .keys import MapKey, Side
 
-__all__ = ["ERFResult", "classic_erf", "object_centroid", "centred_average", "erf_display",
+__all__ = ["ERFResult", "ClassicERF", "classic_erf", "object_centroid", "centred_average", "erf_display",
            "high_contribution_area_ratio"]
 
 Reduction = Literal["abs", "positive"]
+REDUCTIONS = ("abs", "positive")
 
 
 @dataclass
@@ -127,6 +131,71 @@ def classic_erf(model: STM, query_frame: torch.Tensor, memory_frame: torch.Tenso
             (grad,) = torch.autograd.grad(logits[0, k, y, x], source, retain_graph=True)
             maps[k] = _reduce(grad, reduction)[0]
     return ERFResult(maps.detach(), list(units), wrt)
+
+
+class ClassicERF(Explainer):
+    """Classic ERF as an :class:`~erfkit.explain.base.Explainer`: :func:`classic_erf` of each frame ``l``.
+
+    The output unit of object ``k`` is :func:`object_centroid` of its region in
+    the frame segmented:
+
+    * ``wrt="query"``: frame ``l`` is the query, segmented from the target's
+      memory (``target_frame``, ``target_mask``); units from ``frame_regions[l]``
+      (or ``frame_masks``);
+    * ``wrt="memory"``: frame ``l`` is the memory (with ``frame_masks[l]``,
+      required), the target frame is segmented; units from ``target_regions``.
+
+    Extras: ``units [L, K, 2]`` long, ``(y, x)`` of each unit, ``-1`` where the
+    object is absent (its map is zero).
+
+    Args:
+        model: the STM.
+        wrt: frame ``l`` as the ``query`` or the ``memory``.
+        reduction: ``abs`` or ``positive`` over the colour channels.
+    """
+
+    def __init__(self, model: STM, wrt: Side = "query", reduction: Reduction = "abs"):
+        super().__init__(model)
+        if wrt not in ("query", "memory"):
+            raise ConfigError(f"wrt must be 'query' or 'memory', not {wrt!r}")
+        if reduction not in REDUCTIONS:
+            raise ConfigError(f"reduction must be 'abs' or 'positive', not {reduction!r}")
+        self.wrt = wrt
+        self.reduction = reduction
+
+    @property
+    def key(self) -> MapKey:
+        return MapKey.erf(self.wrt)
+
+    @property
+    def settings(self) -> dict:
+        return {"wrt": self.wrt, "reduction": self.reduction, "unit": "object_centroid"}
+
+    def _attribute(self, inputs: ExplainerInputs, progress: Progress | None):
+        if self.wrt == "memory":
+            masks = inputs.need_frame_masks()
+            units_t = [object_centroid(r) for r in inputs.target_regions]
+        else:
+            regions = inputs.need_frame_regions()
+        maps, units = [], []
+        for l in range(inputs.L):
+            x_l = inputs.frames[l:l + 1]
+            if self.wrt == "query":
+                u = [object_centroid(r) for r in regions[l]]
+                r = classic_erf(self.model, x_l, inputs.target_frame, inputs.target_mask, u, wrt="query",
+                                reduction=self.reduction)
+            else:
+                u = units_t
+                r = classic_erf(self.model, inputs.target_frame, x_l, masks[l:l + 1], u, wrt="memory",
+                                reduction=self.reduction)
+            maps.append(r.maps)
+            units.append([(-1, -1) if p is None else p for p in u])
+            if progress is not None:
+                progress(l + 1, inputs.L)
+        H, W = inputs.frames.shape[-2:]
+        out = torch.stack(maps) if maps else inputs.frames.new_zeros((0, inputs.K, H, W))
+        unit_t = torch.tensor(units, dtype=torch.long).reshape(inputs.L, inputs.K, 2)
+        return out, {"units": unit_t}
 
 
 def centred_average(maps: list[np.ndarray], units: list[tuple[int, int]]) -> np.ndarray:

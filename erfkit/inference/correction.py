@@ -11,11 +11,12 @@ cross-entropy (mean of the hardest 40% of pixels) + the mask-IoU loss
 (:func:`~erfkit.model.loss.segmentation_loss` with ``bootstrap=0.4``);
 ``alpha = 180`` was tuned for that loss.
 
-Only ``Y_t`` receives gradients: the weights are frozen (no weight gradient is
-computed) and the reference frame's query features (keys, values and the
-decoder's skip branches) are computed once per video, not at each step.  One
-step therefore costs one forward and backward pass of ``memorize`` plus the
-mask-dependent half of ``segment``.
+The steps are :func:`~erfkit.inference.descent.mask_descent` (shared with
+cycle-ERF).  Only ``Y_t`` receives gradients: the weights are frozen (no
+weight gradient is computed) and the reference frame's query features (keys,
+values and the decoder's skip branches) are computed once per video, not at
+each step.  One step therefore costs one forward and backward pass of
+``memorize`` plus the mask-dependent half of ``segment``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..errors import ConfigError
 from ..model.loss import segmentation_loss
 from ..model.stm import STM, QueryFeatures
 from ..tensors import frozen
+from .descent import mask_descent, mask_descent_naive
 
 __all__ = ["GCConfig", "Reference", "gradient_correction", "gradient_correction_naive"]
 
@@ -125,21 +127,18 @@ def gradient_correction(model: STM, frame: torch.Tensor, probs: torch.Tensor, re
         corrected probabilities ``[1, K+1, H, W]`` (not clamped, as in the
         authors' code), and the ``[N]`` losses if asked.
     """
-    y = probs.detach().clone()
-    losses = []
     if config.iters == 0 or not references:
+        y = probs.detach().clone()
         return (y, torch.zeros(0)) if return_losses else y
     with frozen(model), torch.enable_grad():
         stem = model.memory_stem(frame).detach()
         refs = [Reference(r.query.detach(), r.target, r.slots) for r in references]
-        for _ in range(config.iters):
-            y.requires_grad_(True)
-            memory = model.memorize(frame, y, stem=stem)
-            loss = _reference_loss(model, memory, refs, config.gamma, config.bootstrap)
-            (grad,) = torch.autograd.grad(loss, y)
-            losses.append(float(loss.detach()))
-            y = (y - config.rate * torch.nan_to_num(grad)).detach()
-    return (y, torch.tensor(losses)) if return_losses else y
+
+        def loss_fn(y: torch.Tensor) -> torch.Tensor:
+            return _reference_loss(model, model.memorize(frame, y, stem=stem), refs, config.gamma, config.bootstrap)
+
+        y, losses = mask_descent(probs, loss_fn, config.iters, config.rate)
+    return (y, torch.tensor(losses.tolist())) if return_losses else y
 
 
 def gradient_correction_naive(model: STM, frame: torch.Tensor, probs: torch.Tensor,
@@ -148,20 +147,18 @@ def gradient_correction_naive(model: STM, frame: torch.Tensor, probs: torch.Tens
     """The straightforward version: re-encode the reference frame and compute weight gradients at every step.
 
     Same result as :func:`gradient_correction`; kept for tests and for the
-    benchmark that measures what caching saves.
+    benchmark that measures what caching saves.  The steps are
+    :func:`~erfkit.inference.descent.mask_descent_naive`.
     """
-    y = probs.detach().clone()
-    with torch.enable_grad():
-        for _ in range(config.iters):
-            y.requires_grad_(True)
-            memory = model.memorize(frame, y)
-            loss = frame.new_zeros(())
-            for ref_frame, ref in zip(reference_frames, references):
-                mem = memory if len(ref.slots) == memory.keys.shape[1] else memory.select(ref.slots)
-                loss = loss + segmentation_loss(model.segment(ref_frame, mem), ref.target, config.gamma,
-                                                bootstrap=config.bootstrap)
-            model.zero_grad(set_to_none=True)
-            loss.backward()
-            y = (y - config.rate * y.grad).detach()
-        model.zero_grad(set_to_none=True)
+
+    def loss_fn(y: torch.Tensor) -> torch.Tensor:
+        memory = model.memorize(frame, y)
+        loss = frame.new_zeros(())
+        for ref_frame, ref in zip(reference_frames, references):
+            mem = memory if len(ref.slots) == memory.keys.shape[1] else memory.select(ref.slots)
+            loss = loss + segmentation_loss(model.segment(ref_frame, mem), ref.target, config.gamma,
+                                            bootstrap=config.bootstrap)
+        return loss
+
+    y, _ = mask_descent_naive(model, probs, loss_fn, config.iters, config.rate)
     return y
