@@ -18,73 +18,56 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..dashboard.settings import DEFAULT_CHECKPOINTS, DashboardSettings
+
 HELP = "the Streamlit dashboard comparing two checkpoints"
 
-REPO = Path(__file__).resolve().parents[2]
-APP = REPO / "dashboards" / "app.py"
-DEFAULT_CHECKPOINTS = [REPO / "checkpoints" / "stm-tiny-baseline", REPO / "checkpoints" / "stm-tiny-cyclic"]
+__all__ = ["add_arguments", "run", "settings", "streamlit_command", "DEFAULT_CHECKPOINTS"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default=None, help="DAVIS-layout dataset (default: the synthetic benchmark, made if missing)")
-    p.add_argument("--split", default="val")
-    p.add_argument("--checkpoint", action="append", default=None, metavar="CKPT",
-                   help="give twice: checkpoint A and checkpoint B (default: the shipped baseline and cyclic)")
-    p.add_argument("--atlas", action="append", default=None, metavar="DIR", help="folder(s) holding atlases")
-    p.add_argument("--cache", default="runs/dashboard-cache", help="where maps computed on demand are kept")
-    p.add_argument("--size", default="checkpoint", metavar="HxW|native",
-                   help="network input size (default: each checkpoint's training size); views are at the file's size")
+    DashboardSettings.add_arguments(p)
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="localhost")
 
 
-def environment(args: argparse.Namespace) -> dict[str, str]:
-    """The app's settings, passed through environment variables."""
-    from ..data.synth import default_synth_root, make_synth
+def settings(args: argparse.Namespace) -> DashboardSettings:
+    """The page's settings from the arguments, checked here (clear errors now rather than in the browser)."""
+    from ..data.davis import DavisDataset
+    from ..data.letterbox import parse_size
+    from ..data.synth import make_synth
     from ..errors import ConfigError
+    from ..model.checkpoint import load_checkpoint
 
-    data = Path(args.data) if args.data else default_synth_root()
+    s = DashboardSettings.from_args(args)
+    data = Path(s.data)
     if args.data is None and not (data / "ImageSets").is_dir():
         print(f"making the default synthetic benchmark in {data} (about 10-30 s) ...", flush=True)
         make_synth(data, "default", force=data.exists())
-    checkpoints = [Path(c) for c in (args.checkpoint or DEFAULT_CHECKPOINTS)]
-    if len(checkpoints) != 2:
+    if len(s.checkpoints) != 2:
         raise ConfigError("give --checkpoint exactly twice (A and B), or not at all")
-    from ..data.davis import DavisDataset
-    from ..model.checkpoint import load_checkpoint
-
-    from ..data.letterbox import parse_size
-
-    if args.size != "checkpoint":
-        parse_size(args.size)
-    DavisDataset(data, args.split)  # clear errors now rather than in the browser
-    for c in checkpoints:
+    if s.size != "checkpoint":
+        parse_size(s.size)
+    DavisDataset(data, s.split)
+    for c in s.checkpoints:
         load_checkpoint(c)
-    env = {
-        "ERFKIT_DASHBOARD_DATA": str(data.resolve()),
-        "ERFKIT_DASHBOARD_SPLIT": args.split,
-        "ERFKIT_DASHBOARD_CHECKPOINTS": os.pathsep.join(str(c.resolve()) for c in checkpoints),
-        "ERFKIT_DASHBOARD_ATLAS": os.pathsep.join(str(Path(a).resolve()) for a in (args.atlas or [])),
-        "ERFKIT_DASHBOARD_CACHE": str(Path(args.cache).resolve()),
-        "ERFKIT_DASHBOARD_SIZE": args.size,
-    }
-    return env
+    return s
 
 
-def streamlit_command(port: int, address: str = "localhost") -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-            "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none", "--global.developmentMode", "false"]
+def streamlit_command(port: int, address: str = "localhost", settings: DashboardSettings | None = None) -> list[str]:
+    """``python -m streamlit run <the package's page> ... -- <settings>``."""
+    from ..dashboard import APP
+
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+           "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none", "--global.developmentMode", "false"]
+    return cmd + (["--", *settings.to_argv()] if settings is not None else [])
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-
-    if not APP.is_file():
-        raise ConfigError(f"the dashboard app is missing: {APP} (run from a checkout of erfkit)")
-    env = {**os.environ, **environment(args)}
+    s = settings(args)
     print(f"erfkit dashboard: open http://{args.address}:{args.port} in a browser (Ctrl-C to stop)", flush=True)
     try:
-        return subprocess.call(streamlit_command(args.port, args.address), env=env)
+        return subprocess.call(streamlit_command(args.port, args.address, s), env=dict(os.environ))
     except KeyboardInterrupt:
         return 0

@@ -1,15 +1,19 @@
 """Maps of one (checkpoint, video) for interactive browsing: from atlases, else computed once and cached.
 
 A :class:`MapStore` answers "the cycle-ERF / classic ERF / saliency maps of
-frame ``l``".  It first looks in the atlases it was given (built with
-``erfkit erf``) for one made from the same checkpoint, video and settings;
-what no atlas holds is computed for that frame only and written to a cache
-on disk (itself an atlas per method group), so a second visit is instant.
+frame ``l``" and "the model's segmentation of frame ``l``".  It first looks in
+the atlases it was given (built with ``erfkit erf``) for one made from the same
+checkpoint, video and settings; what no atlas holds is computed for that frame
+only and written to a cache on disk (itself an atlas per method group), so a
+second visit is instant.  A view of stored frames never runs the model: the
+segmentation is stored with the maps, and the segmentation of the whole video
+is segmented once, then kept in the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -20,9 +24,11 @@ import numpy as np
 
 from ..data.letterbox import format_size, parse_size
 from ..data.video import VideoSequence
+from ..files import atomic_write_bytes
 from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM
-from .atlas import Atlas, AtlasConfig, build_atlas, model_fingerprint
+from .atlas import Atlas, AtlasConfig, build_atlas, model_fingerprint, predict_labels, sequence_fingerprint
+from .keys import CYCLE, MapKey
 
 __all__ = ["ViewSettings", "MapStore", "find_atlases"]
 
@@ -46,23 +52,21 @@ class ViewSettings:
             return AtlasConfig(methods=("saliency",), saliency_methods=(self.saliency_method,), **common)
         return AtlasConfig(methods=(group,), **common)
 
-
-def _group(key: str) -> str:
-    if key == "cycle":
-        return "cycle"
-    if key.startswith("erf_"):
-        return "classic"
-    return "saliency"
+    def map_keys(self, wrt: str | None = None) -> list[MapKey]:
+        """The maps of this view: cycle-ERF, then classic ERF and saliency of the side ``wrt`` (default both)."""
+        sides = ("memory", "query") if wrt is None else (wrt,)
+        return [CYCLE, *(MapKey.erf(s) for s in sides),  # type: ignore[arg-type]
+                *(MapKey.saliency(self.saliency_method, s) for s in sides)]  # type: ignore[arg-type]
 
 
-def _provides(atlas: Atlas, key: str, s: ViewSettings, size: str) -> bool:
+def _provides(atlas: Atlas, key: MapKey, s: ViewSettings, size: str) -> bool:
     """Whether ``atlas`` was computed with the settings ``key`` needs, at the input ``size`` (``"HxW"``/``"native"``)."""
     cfg = atlas.config
-    if key not in cfg.keys or cfg.target != s.target or atlas.index.get("size") != size:
+    if key not in cfg.map_keys or cfg.target != s.target or atlas.index.get("size") != size:
         return False
-    if key == "cycle":
+    if key.group == "cycle":
         return (cfg.steps, cfg.rate, cfg.bootstrap) == (s.steps, s.rate, s.group_config("cycle").bootstrap)
-    if key.startswith("erf_"):
+    if key.group == "classic":
         return cfg.reduction == s.reduction
     return True
 
@@ -83,7 +87,7 @@ def find_atlases(roots: Iterable[str | os.PathLike]) -> list[Atlas]:
 
 
 class MapStore:
-    """Maps of one model on one video.
+    """Maps and segmentation of one model on one video.
 
     Args:
         model: the STM.
@@ -100,12 +104,20 @@ class MapStore:
         self.atlases = [a for a in atlases if a.checkpoint_sha256 == self.sha and a.sequence == sequence.name]
         self.cache = Path(cache) / self.sha[:16] / sequence.name
         self._cache_atlases: dict[Path, tuple[int, Atlas]] = {}
+        self._labels: dict[str, list[np.ndarray]] = {}
 
-    def _size(self, s: ViewSettings) -> str:
+    @property
+    def label(self) -> str:
+        """The checkpoint's short name."""
+        info = self.model.checkpoint
+        return info.label if info is not None else self.model.config.name
+
+    def size(self, s: ViewSettings) -> str:
+        """The input size ``s`` asks for, resolved: ``"HxW"`` or ``"native"``."""
         return self.default_size if s.size == "checkpoint" else format_size(parse_size(s.size))
 
     def _cache_dir(self, group: str, s: ViewSettings) -> Path:
-        cfg = json.dumps({**s.group_config(group).to_dict(), "size": self._size(s)}, sort_keys=True).encode()
+        cfg = json.dumps({**s.group_config(group).to_dict(), "size": self.size(s)}, sort_keys=True).encode()
         return self.cache / f"{group}-{hashlib.sha256(cfg).hexdigest()[:12]}"
 
     def _cached(self, d: Path) -> Atlas | None:
@@ -124,47 +136,93 @@ class MapStore:
             self._cache_atlases[d] = hit
         return hit[1]
 
-    def _sources(self, key: str, s: ViewSettings) -> list[Atlas]:
-        found = [a for a in self.atlases if _provides(a, key, s, self._size(s))]
-        cached = self._cached(self._cache_dir(_group(key), s))
+    def _sources(self, key: MapKey, s: ViewSettings) -> list[Atlas]:
+        found = [a for a in self.atlases if _provides(a, key, s, self.size(s))]
+        cached = self._cached(self._cache_dir(key.group, s))
         return found + ([cached] if cached is not None else [])
 
-    def available(self, key: str, s: ViewSettings) -> set[int]:
+    def available(self, key: MapKey, s: ViewSettings) -> set[int]:
         """Frames whose ``key`` map is ready without computing."""
         done: set[int] = set()
         for a in self._sources(key, s):
             done |= a.done
         return done
 
-    def get(self, frame: int, keys: list[str], s: ViewSettings,
-            progress: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
-        """The maps ``keys`` of ``frame`` (``[K, H, W]`` each) and ``pred``, computing what is missing.
+    # ------------------------------------------------------------- segmentation
+    def _stored_labels(self, size: str) -> list[np.ndarray] | None:
+        """Every frame's segmentation from the atlases at ``size`` (``pred``), if together they hold every frame."""
+        holders = [a for a in self.atlases if a.index.get("size") == size]
+        holders += [a for a in (self._cached(i.parent) for i in sorted(self.cache.glob("*/index.json")))
+                    if a is not None and a.index.get("size") == size]
+        out: list[np.ndarray | None] = [None] * len(self.sequence)
+        for a in holders:
+            for i in a.done:
+                if out[i] is None and a.has(i):
+                    out[i] = a.load(i, ["pred"]).get("pred")
+        return None if any(o is None for o in out) else out  # type: ignore[return-value]
+
+    def labels(self, s: ViewSettings, progress: Callable[[str], None] | None = None) -> list[np.ndarray]:
+        """The model's segmentation of every frame (``[H, W]`` object ids each) at the size ``s`` asks for.
+
+        From the atlases when they hold every frame, else from the cache on
+        disk, else the video is segmented once (then cached).
+        """
+        size = self.size(s)
+        if size in self._labels:
+            return self._labels[size]
+        labels = self._stored_labels(size)
+        path = self.cache / f"labels-{size}.npz"
+        fingerprint = json.dumps(sequence_fingerprint(self.sequence), sort_keys=True)
+        if labels is None and path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    if str(z["fingerprint"]) == fingerprint:
+                        labels = [z[f"f{i}"] for i in range(len(self.sequence))]
+            except (OSError, ValueError, KeyError):
+                labels = None  # damaged: segmented again
+        if labels is None:
+            if progress is not None:
+                progress(f"segmenting {self.sequence.name} with {self.label}")
+            labels = predict_labels(self.model, self.sequence, size=size)
+            buf = io.BytesIO()
+            np.savez_compressed(buf, fingerprint=np.array(fingerprint), **{f"f{i}": l for i, l in enumerate(labels)})
+            atomic_write_bytes(path, buf.getvalue())
+        self._labels[size] = labels
+        return labels
+
+    # --------------------------------------------------------------------- maps
+    def get(self, frame: int, keys: Iterable[MapKey], s: ViewSettings,
+            progress: Callable[[str], None] | None = None) -> dict[MapKey | str, np.ndarray]:
+        """The maps ``keys`` of ``frame`` (``[K, H, W]`` each) and ``"pred"``, computing what is missing.
 
         Args:
             progress: called with a message before anything is computed.
         """
-        out: dict[str, np.ndarray] = {}
+        out: dict[MapKey | str, np.ndarray] = {}
         for key in keys:
             src = next((a for a in self._sources(key, s) if a.has(frame)), None)
             if src is None:
+                labels = self.labels(s, progress)
                 if progress is not None:
-                    progress(f"computing {key} of frame {self.sequence.frame_name(frame)}")
-                src = build_atlas(self.model, self.sequence, self._cache_dir(_group(key), s),
-                                  s.group_config(_group(key)), frames=[frame], progress=False, size=self._size(s))
-            data = src.load(frame, [key] if "pred" in out else [key, "pred"])
-            out.update(data)
+                    progress(f"computing {key.title} of frame {self.sequence.frame_name(frame)}")
+                src = build_atlas(self.model, self.sequence, self._cache_dir(key.group, s),
+                                  s.group_config(key.group), frames=[frame], progress=False, size=self.size(s),
+                                  predictions=labels)
+            data = src.load(frame, [key.name] if "pred" in out else [key.name, "pred"])
+            out[key] = data[key.name]
+            if "pred" in data:
+                out["pred"] = data["pred"]
         return out
 
     def metrics(self, s: ViewSettings) -> list[dict]:
         """Metric rows of every source matching ``s`` (atlases and the cache)."""
         rows: list[dict] = []
         seen: set[tuple] = set()
-        for key in ("cycle", "erf_memory", "erf_query", f"saliency_{s.saliency_method}_memory",
-                    f"saliency_{s.saliency_method}_query"):
+        for key in s.map_keys():
             for a in self._sources(key, s):
                 for r in a.metrics():
                     ident = (r["method"], r["frame"], r["object"])
-                    if r["method"] == key and ident not in seen:
+                    if r["method"] == key.name and ident not in seen:
                         seen.add(ident)
                         rows.append(r)
         return rows

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from .conftest import APP
+from .conftest import APP, use_settings
 
 
 @pytest.fixture()
 def app(dashboard_env, monkeypatch):
-    for k, v in dashboard_env.items():
-        monkeypatch.setenv(k, v)
+    use_settings(monkeypatch, dashboard_env)
     at = AppTest.from_file(str(APP), default_timeout=180)
     at.run()
     assert not at.exception, at.exception
@@ -53,9 +54,7 @@ def test_browse_sequence_frame_method_and_scaling(app):
 
 
 def test_bad_dataset_is_a_clear_message(dashboard_env, monkeypatch, tmp_path):
-    for k, v in dashboard_env.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.setenv("ERFKIT_DASHBOARD_DATA", str(tmp_path / "nowhere"))
+    use_settings(monkeypatch, dataclasses.replace(dashboard_env, data=str(tmp_path / "nowhere")))
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
     assert at.error and "Cannot open the dataset" in at.error[0].value and "nowhere" in at.error[0].value

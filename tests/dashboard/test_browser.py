@@ -34,9 +34,9 @@ def _free_port() -> int:
 def server(dashboard_env, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = {**os.environ, **dashboard_env, "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     with open(log, "w") as out:
-        proc = subprocess.Popen(streamlit_command(port, "127.0.0.1"), env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(streamlit_command(port, "127.0.0.1", dashboard_env), env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 90

@@ -1,0 +1,52 @@
+"""The dashboard: settings, the computing behind each view (tested without a browser), and the page.
+
+The page, ``erfkit/dashboard/app.py``, holds layout and session state only;
+``erfkit dashboard`` starts it with Streamlit, passing :class:`DashboardSettings`
+as script arguments.  Importing this package does not import torch until a
+comparison is opened.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from .settings import DEFAULT_CHECKPOINTS, DashboardSettings
+
+__all__ = ["DashboardSettings", "DEFAULT_CHECKPOINTS", "APP", "Comparison", "FrameView", "VideoSummary",
+           "MetricTables", "ViewSettings", "SALIENCY_METHODS", "open_dataset", "load_model", "find_atlases"]
+
+#: the page, shipped with the package
+APP = Path(__file__).with_name("app.py")
+
+_LAZY = {
+    "Comparison": "erfkit.dashboard.comparison",
+    "FrameView": "erfkit.dashboard.comparison",
+    "VideoSummary": "erfkit.dashboard.comparison",
+    "MetricTables": "erfkit.dashboard.comparison",
+    "ViewSettings": "erfkit.explain.views",
+    "find_atlases": "erfkit.explain.views",
+    "SALIENCY_METHODS": "erfkit.explain.attribution",
+}
+
+
+def open_dataset(root: str, split: str):
+    """The DAVIS-layout dataset the page browses."""
+    from ..data.davis import DavisDataset
+
+    return DavisDataset(root, split)
+
+
+def load_model(path: str):
+    """A checkpoint, loaded safely."""
+    from ..model.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'erfkit.dashboard' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,225 @@
+"""erfkit dashboard: what two checkpoints look at, frame by frame.
+
+Start it with ``erfkit dashboard`` (or ``make demo``), which passes the
+settings as script arguments (:class:`erfkit.dashboard.DashboardSettings`);
+with none it opens ``data/synth`` with the shipped checkpoints.  This file is
+the page: layout and session state.  What it shows is computed by
+:class:`erfkit.dashboard.Comparison`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+import streamlit as st
+
+from erfkit.dashboard import (SALIENCY_METHODS, Comparison, DashboardSettings, ViewSettings, find_atlases,
+                              load_model, open_dataset)
+from erfkit.errors import ErfkitError
+
+SETTINGS = DashboardSettings.from_argv(sys.argv[1:])
+
+st.set_page_config(page_title="erfkit: what does the model look at?", layout="wide")
+
+
+# ------------------------------------------------------------------ resources
+@st.cache_resource(show_spinner=False)
+def get_dataset(root: str, split: str):
+    return open_dataset(root, split)
+
+
+@st.cache_resource(show_spinner=False)
+def get_model(path: str):
+    return load_model(path)
+
+
+@st.cache_resource(show_spinner=False)
+def get_atlases(roots: tuple[str, ...]):
+    return find_atlases(roots)
+
+
+@st.cache_resource(show_spinner=False)
+def get_comparison(root: str, split: str, sequence: str, ckpts: tuple[str, str]) -> Comparison:
+    settings = DashboardSettings(root, split, ckpts, SETTINGS.atlas, SETTINGS.cache, SETTINGS.size)
+    return Comparison.open(settings, sequence, dataset=get_dataset(root, split),
+                           atlases=get_atlases(SETTINGS.atlas), models={c: get_model(c) for c in ckpts})
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def overview_images(_cmp: Comparison, key: tuple, t: int, obj: int, view: ViewSettings, scale: str):
+    """Thumbnails of frame ``t`` and both cycle-ERFs (``key`` names the comparison for the cache)."""
+    return _cmp.overview(t, obj, view, scale)
+
+
+def fail(message: str) -> None:
+    st.error(message)
+    st.stop()
+
+
+@dataclass
+class Choices:
+    """What the sidebar chose."""
+
+    root: str
+    split: str
+    sequence: str
+    ckpts: tuple[str, str]
+    obj: int
+    wrt: str
+    view: ViewSettings
+    shared: bool
+    scale: str
+
+
+# ---------------------------------------------------------------------- sidebar
+def sidebar() -> Choices:
+    sb = st.sidebar
+    sb.header("Data")
+    root = sb.text_input("dataset root", SETTINGS.data, key="data")
+    split = sb.text_input("split", SETTINGS.split, key="split")
+    try:
+        ds = get_dataset(root, split)
+    except ErfkitError as e:
+        fail(f"Cannot open the dataset: {e}")
+    names = ds.names
+    default = next((i for i, n in enumerate(names) if "distractor" in n), 0)
+    sequence = sb.selectbox("sequence", names, index=default, key="sequence")
+    sb.header("Checkpoints")
+    ckpts = SETTINGS.checkpoints
+    ckpt_a = sb.text_input("A", ckpts[0], key="ckpt_a")
+    ckpt_b = sb.text_input("B", ckpts[1] if len(ckpts) > 1 else ckpts[0], key="ckpt_b")
+    seq = ds[sequence]
+    objects = sorted(seq.object_frames)
+    if not objects:
+        fail(f"{sequence}: no object is given in its first frame")
+    obj = sb.selectbox("object", objects, key="object", format_func=lambda o: f"object {o}")
+    sb.header("Explanations")
+    target = int(sb.number_input("target frame t", 0, len(seq) - 1, 0, key="target",
+                                 help="cycle-ERF rebuilds this frame's mask from each frame l"))
+    steps = int(sb.number_input("cycle-ERF steps M", 0, 500, 50, key="steps"))
+    rate = float(sb.number_input("cycle-ERF rate alpha", 1.0, 10000.0, 180.0, key="rate"))
+    wrt = sb.radio("classic ERF / saliency of frame l as", ["memory", "query"], key="wrt", horizontal=True)
+    method = sb.selectbox("saliency method", SALIENCY_METHODS, key="saliency_method")
+    reduction = sb.radio("ERF reduction", ["abs", "positive"], key="reduction", horizontal=True)
+    sb.header("Display")
+    scaling = sb.radio("colour scale", ["shared (fair A/B)", "per map"], key="scaling")
+    scale = sb.radio("values", ["log", "linear"], key="value_scale", horizontal=True)
+    view = ViewSettings(target=target, steps=steps, rate=rate, reduction=reduction, saliency_method=method,
+                        size=SETTINGS.size)
+    return Choices(root, split, sequence, (ckpt_a, ckpt_b), obj, wrt, view, scaling.startswith("shared"), scale)
+
+
+# ------------------------------------------------------------------------- page
+def main() -> None:
+    c = sidebar()
+    try:
+        cmp = get_comparison(c.root, c.split, c.sequence, c.ckpts)
+    except ErfkitError as e:
+        fail(f"Cannot load checkpoint: {e}")
+    video = cmp.video
+    with st.spinner("segmenting the video ..."):
+        summaries = cmp.summary(c.view)
+    st.title("What does each checkpoint look at?")
+    cols = st.columns(4)
+    cols[0].metric("sequence", video.name)
+    cols[1].metric("frames", len(video))
+    for i, col in enumerate(cols[2:]):
+        jf = summaries[i].jf
+        col.metric(f"J&F {'AB'[i]}: {summaries[i].label}", "n/a" if jf is None else f"{100 * jf:.1f}")
+
+    # frame browser: slider + play
+    if "next_frame" in st.session_state:
+        st.session_state["frame"] = st.session_state.pop("next_frame")
+    left, right = st.columns([6, 1])
+    frame = left.slider("reference frame l", 0, len(video) - 1, key="frame")
+    playing = st.session_state.get("playing", False)
+    if right.button("Pause" if playing else "Play", key="play"):
+        st.session_state["playing"] = playing = not playing
+
+    with st.status("maps of this frame", expanded=False) as status:
+        view = cmp.frame_view(frame, c.obj, c.view, c.wrt, shared=c.shared, scale=c.scale,
+                              progress=lambda m: status.update(label=m, state="running"))
+        status.update(label="maps of this frame: ready", state="complete")
+    for row in view.rows:
+        for col, (image, caption) in zip(st.columns(4), row):
+            col.image(image, caption=caption)
+    row = st.columns(4)
+    row[0].markdown("**A - B** (same display values)")
+    for col, (image, caption) in zip(row[1:], view.difference):
+        col.image(image, caption=caption)
+
+    exports = st.columns(3)
+    exports[0].download_button("Export view (PNG)", lambda: view.figure_bytes("png"), f"{view.stem}.png",
+                               "image/png", key="export_png", on_click="ignore")
+    exports[1].download_button("Export view (PDF)", lambda: view.figure_bytes("pdf"), f"{view.stem}.pdf",
+                               "application/pdf", key="export_pdf", on_click="ignore")
+    exports[2].download_button("Maps (.npz)", view.npz_bytes, f"{view.stem}.npz", "application/octet-stream",
+                               key="export_npz", on_click="ignore")
+    tabs = st.tabs(["Metrics", "Overview", "About"])
+    with tabs[0]:
+        metrics_tab(cmp, c, frame, summaries)
+    with tabs[1]:
+        overview_tab(cmp, c)
+    with tabs[2]:
+        st.markdown(ABOUT)
+
+    if playing:
+        time.sleep(0.4)
+        st.session_state["next_frame"] = (frame + 1) % len(video)
+        st.rerun()
+
+
+def metrics_tab(cmp: Comparison, c: Choices, frame: int, summaries) -> None:
+    tables = cmp.metrics(c.view, c.obj, frame, summaries)
+    st.subheader(f"Frame {cmp.video.frame_name(frame)}, object {c.obj}")
+    if tables.empty:
+        st.info("No metrics yet.")
+        return
+    st.dataframe(tables.frame, hide_index=True, key="frame_metrics")
+    st.subheader("This video: mean over the computed frames")
+    st.dataframe(tables.video, hide_index=True, key="video_metrics")
+    st.subheader("Over time")
+    if not tables.energy.empty:
+        st.caption("cycle-ERF energy inside the object, per frame")
+        st.line_chart(tables.energy)
+    if not tables.j.empty:
+        st.caption("J of each checkpoint's segmentation, per frame")
+        st.line_chart(tables.j)
+
+
+def overview_tab(cmp: Comparison, c: Choices) -> None:
+    video = cmp.video
+    if st.button("Compute all frames", key="compute_all"):
+        bar = st.progress(0.0, text="computing every frame")
+        cmp.compute_frames(range(len(video)), c.view, c.wrt,
+                           progress=lambda i, n: bar.progress(i / n, text=f"frame {video.frame_name(i - 1)}"))
+    done = cmp.computed_frames(c.view)
+    st.caption(f"cycle-ERF of A and B on every computed frame ({len(done)} of {len(video)}), shared scale")
+    per_row = 6
+    key = (c.root, c.split, c.sequence, c.ckpts)
+    for start in range(0, len(done), per_row):
+        for col, t in zip(st.columns(per_row), done[start:start + per_row]):
+            col.image(overview_images(cmp, key, t, c.obj, c.view, c.scale),
+                      caption=[video.frame_name(t), *cmp.labels])
+
+
+ABOUT = """
+**cycle-ERF** (paper Sec. 3.4): the reference frame *l* is memorised with an EMPTY mask; the mask is
+updated by *M* gradient steps (rate alpha) that make the memory of frame *l* alone rebuild the
+target frame's mask; the map is the ReLU of the result. Bright regions are what the model needs
+from frame *l*.
+
+**classic ERF** (Luo et al.): gradient of one output pixel (the object's centroid) w.r.t. the input
+pixels of frame *l*, used as the memory frame or as the query frame.
+
+**saliency** (Captum): the object's logit summed inside its ground-truth region, attributed to frame *l*.
+
+**Shared colour scale**: one maximum for A and B, so brighter means stronger. **Per map**: each map
+by its own maximum. Metrics: energy = share of the map inside the object; pointing = the maximum
+lies on the object; area50 = RepLKNet's area ratio: the smallest square centred on the object holding
+more than half of log10(1 + map) / max (over the frame's area).
+"""
+
+main()

@@ -1,0 +1,117 @@
+"""What the dashboard shows, computed without a browser (erfkit.dashboard.Comparison).
+
+The spies prove the two promises of the restructuring: a stored frame view
+runs no part of the model, and maps computed on demand segment each video
+once per checkpoint, not once per map.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import erfkit.explain.views as views
+from erfkit.dashboard import Comparison, DashboardSettings, ViewSettings
+from erfkit.data import DavisDataset
+from erfkit.explain import AtlasConfig, build_atlas
+from erfkit.explain.keys import CYCLE, MapKey
+from erfkit.model import build_model
+from erfkit.model.checkpoint import load_checkpoint, save_checkpoint
+
+VIEW = ViewSettings(steps=2)
+STORED = AtlasConfig(steps=2, batch_size=4, metrics_every=0, sanity_every=0)
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_synth, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cmp")
+    paths = (str(save_checkpoint(build_model("stm-tiny", seed=0), root / "A", {"label": "tiny-A"})),
+             str(save_checkpoint(build_model("stm-tiny", seed=1), root / "B", {"label": "tiny-B"})))
+    ds = DavisDataset(tiny_synth, "val")
+    return root, paths, ds, ds.names[0]
+
+
+class Spy:
+    """Counts the calls of every part of a model that runs the network."""
+
+    PARTS = ("segment", "memorize", "encode_query", "object_logits", "memory_stem")
+
+    def __init__(self, monkeypatch, model):
+        self.calls: dict[str, int] = {}
+        for name in self.PARTS:
+            original = getattr(model, name)
+
+            def spy(*a, _name=name, _f=original, **k):
+                self.calls[_name] = self.calls.get(_name, 0) + 1
+                return _f(*a, **k)
+            monkeypatch.setattr(model, name, spy)
+
+
+def _open(root, paths, ds, name, atlas=()):
+    settings = DashboardSettings(data=str(ds.root), checkpoints=paths, atlas=tuple(atlas), cache=str(root / "cache"))
+    models = {p: load_checkpoint(p) for p in paths}
+    return Comparison.open(settings, name, dataset=ds, models=models), models
+
+
+def test_a_stored_frame_view_runs_no_part_of_the_model(setup, monkeypatch):
+    root, paths, ds, name = setup
+    for p in paths:  # atlases of every frame, as `erfkit erf` writes them
+        build_atlas(load_checkpoint(p), ds[name], root / "atlas" / Path(p).parent.name, STORED, progress=False)
+    cmp, models = _open(root, paths, ds, name, atlas=[root / "atlas"])
+    spies = [Spy(monkeypatch, m) for m in models.values()]
+    summary = cmp.summary(VIEW)
+    view = cmp.frame_view(3, cmp.objects[0], VIEW, "memory")
+    tables = cmp.metrics(VIEW, cmp.objects[0], 3, summary)
+    thumbs = cmp.overview(3, cmp.objects[0], VIEW)
+    assert [s.calls for s in spies] == [{}, {}], "a stored view ran the model"
+    # and it shows what the atlases hold
+    assert [s.label for s in summary] == ["tiny-A", "tiny-B"] and all(0 <= s.jf <= 1 for s in summary)
+    assert len(summary[0].per_frame_j) == len(ds[name])
+    assert [c for _, c in view.rows[0]][1:] == ["A: cycle-ERF", "A: classic ERF (memory)", "A: saliency (memory)"]
+    assert [c for _, c in view.difference][0] == "A - B: cycle-ERF"
+    stored = views.Atlas(root / "atlas" / "A").load(3)
+    k = cmp.objects.index(cmp.objects[0])
+    np.testing.assert_array_equal(view.maps[0][CYCLE], stored["cycle"][k].astype(np.float32))
+    np.testing.assert_array_equal(view.preds[0], stored["pred"] == cmp.objects[0])
+    assert len(thumbs) == 3
+    assert len(tables.frame) == 2 * len(VIEW.map_keys())  # each checkpoint's stored rows of this frame and object
+    assert set(tables.frame["method"]) == {k.name for k in VIEW.map_keys()}
+    with np.load(__import__("io").BytesIO(view.npz_bytes())) as z:
+        assert {"frame", "A_cycle", "B_erf_memory", "A_pred"} <= set(z.files)
+    assert view.figure_bytes("png")[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_maps_on_demand_segment_each_video_once(setup, monkeypatch):
+    root, paths, ds, name = setup
+    calls = []
+    original = views.predict_labels
+
+    def counting(model, sequence, **kw):
+        calls.append(model.checkpoint.label)
+        return original(model, sequence, **kw)
+    monkeypatch.setattr(views, "predict_labels", counting)
+    cmp, _ = _open(root, paths, ds, name)
+    cmp.summary(VIEW)
+    for frame in (1, 2):
+        for wrt in ("memory", "query"):
+            cmp.frame_view(frame, cmp.objects[0], VIEW, wrt)
+    assert sorted(calls) == ["tiny-A", "tiny-B"], calls  # once per checkpoint, not per map or frame
+    # a new session finds the segmentation in the cache on disk
+    calls.clear()
+    cmp, _ = _open(root, paths, ds, name)
+    cmp.summary(VIEW)
+    cmp.frame_view(4, cmp.objects[0], VIEW, "memory")
+    assert calls == []
+    assert set(cmp.computed_frames(VIEW)) >= {1, 2, 4}
+    assert MapKey.erf("query") in cmp.stores[0].get(1, [MapKey.erf("query")], VIEW)
+
+
+def test_bad_object_and_checkpoint_count_are_clear(setup):
+    root, paths, ds, name = setup
+    cmp, _ = _open(root, paths, ds, name)
+    with pytest.raises(Exception, match="object 99 is not in"):
+        cmp.frame_view(0, 99, VIEW, "memory")
+    with pytest.raises(Exception, match="two checkpoints"):
+        Comparison.open(DashboardSettings(data=str(ds.root), checkpoints=paths[:1]), name, dataset=ds)
