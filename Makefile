@@ -67,7 +67,7 @@ bench: $(VENV)/.dev
 	$(PY) -m benchmarks.run_all
 
 figures: $(VENV)/.run
-	$(PY) -m erfkit figures --out figures
+	$(PY) -m erfkit experiment fig1,fig6,fig5,fig3,fig4,table3,table4,table5 --out figures
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -4,7 +4,8 @@ Runs (unless --skip-run), for each NAME of table3 table4 table5 fig3 fig4 cycle_
 
     erfkit experiment NAME --data data/synth --baseline checkpoints/stm-tiny-baseline \
         --cyclic checkpoints/stm-tiny-cyclic --out results/paper
-    erfkit figures --data data/synth --out results/figures --only fig1,fig5,fig6
+    erfkit experiment fig1,fig5,fig6 --data data/synth --baseline checkpoints/stm-tiny-baseline \
+        --cyclic checkpoints/stm-tiny-cyclic --out results/figures
 
 then assembles RESULTS.md from the tables and plots those commands wrote (the
 plots are copied to docs/results/), with the commentary of
@@ -26,14 +27,14 @@ DOCS = ROOT / "docs" / "results"
 COMMENTARY = ROOT / "benchmarks" / "commentary"
 CHECKPOINTS = ["--baseline", "checkpoints/stm-tiny-baseline", "--cyclic", "checkpoints/stm-tiny-cyclic"]
 EXPERIMENTS = ("table3", "table4", "table5", "fig3", "fig4", "cycle_erf")
-FIGURES = ["--only", "fig1,fig5,fig6"]
+FIGURES = ("fig1", "fig5", "fig6")  # figures without a table: written into results/figures
 
 
 def experiment_args(name: str) -> list[str]:
     return ["experiment", name, "--data", "data/synth", *CHECKPOINTS, "--out", "results/paper"]
 
 
-FIGURES_ARGS = ["figures", "--data", "data/synth", *CHECKPOINTS, "--out", "results/figures", *FIGURES]
+FIGURES_ARGS = ["experiment", ",".join(FIGURES), "--data", "data/synth", *CHECKPOINTS, "--out", "results/figures"]
 
 
 def command(args: list[str]) -> str:

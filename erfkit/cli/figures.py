@@ -1,19 +1,20 @@
-"""Write the paper's figures (PNG and PDF) and tables from a dataset and two checkpoints.
+"""Deprecated: use ``erfkit experiment NAMES`` (same outputs, same file names).
 
-fig1_error_propagation, fig3, fig4, fig5_qualitative, fig6_cycle_erf and
-table3-5 (markdown + CSV), the same figures the notebooks show.
+``erfkit figures --out DIR [--only A,B] [--small]`` runs
+``erfkit experiment A,B --out DIR [--small]`` (default: fig1, fig6, fig5,
+fig3, fig4, table3, table4, table5) and lists the files written.
 
 Examples:
-  erfkit figures --out figures
-  erfkit figures --out /tmp/f --small
-  erfkit figures --out figures --only fig1,fig6
+  erfkit experiment fig1,fig5,fig6 --out figures          (was: erfkit figures --out figures --only fig1,fig5,fig6)
+  erfkit experiment fig1,fig6,fig5,fig3,fig4,table3,table4,table5 --out /tmp/f --small
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-HELP = "the paper's figures and tables (PNG + PDF) from the command line"
+HELP = "deprecated alias of `erfkit experiment` (the paper's figures and tables)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,20 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from ..experiments.paper import FIGURES
+    from .experiment import run_names
 
-    from ..data.synth import default_synth_root, make_synth
-    from ..model.checkpoint import load_checkpoint
-    from ..viz.paper import write_all
-
-    data = Path(args.data) if args.data else default_synth_root()
-    if args.data is None and not (data / "ImageSets").is_dir():
-        print(f"making the default synthetic benchmark in {data} ...", flush=True)
-        make_synth(data, "default", force=data.exists())
-    baseline = load_checkpoint(args.baseline, device=args.device)
-    cyclic = load_checkpoint(args.cyclic, device=args.device)
-    written = write_all(data, baseline, cyclic, args.out, small=args.small, split=args.split,
-                        only=args.only.split(",") if args.only else None)
-    for p in written:
-        print(p)
-    return 0
+    names = args.only or ",".join(FIGURES)
+    print(f"erfkit: `erfkit figures` is deprecated; use `erfkit experiment {names}`", file=sys.stderr)
+    return run_names(names, data=args.data, baseline=args.baseline, cyclic=args.cyclic, out=args.out,
+                     split=args.split, small=args.small, device=args.device, list_paths=True)

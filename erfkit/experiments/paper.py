@@ -1,12 +1,18 @@
-"""The paper's experiments (Tables 3-5, Figures 3-4) as functions that write tables and plots.
+"""The paper's experiments (Tables 3-5, Figures 1 and 3-6) as functions that write tables and plots.
 
-Each experiment runs settings over a split (in memory), scores them with the
-official DAVIS protocol, and writes ``<name>.md`` (our numbers beside the
+Each table experiment runs settings over a split (in memory), scores them with
+the official DAVIS protocol, and writes ``<name>.md`` (our numbers beside the
 paper's DAVIS 2017 val numbers), ``<name>.csv`` and, for figures,
-``<name>.png``/``<name>.pdf``.  Our numbers come from whatever data and
-checkpoints are given (by default the synthetic benchmark and the shipped
-``stm-tiny`` models), so they are not expected to equal the paper's: the
-tables put them side by side to compare directions and sizes of effects.
+``<name>.png``/``<name>.pdf``.  Figures 1, 5 and 6 (:mod:`.figures`) write
+``fig1_error_propagation``, ``fig5_qualitative`` and ``fig6_cycle_erf`` (PNG +
+PDF).  Our numbers come from whatever data and checkpoints are given (by
+default the synthetic benchmark and the shipped ``stm-tiny`` models), so they
+are not expected to equal the paper's: the tables put them side by side to
+compare directions and sizes of effects.
+
+:func:`run_experiment` runs one or more of :data:`EXPERIMENTS` on one set of
+videos; :func:`write_all` is what ``erfkit experiment`` runs (small settings
+included).
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..data.davis import DavisDataset
 from ..errors import ConfigError
@@ -27,7 +33,8 @@ from ..viz.plots import plot_against_iterations, plot_against_rate
 from ..viz.style import paper_style, save_figure
 from .runs import RunScore, Setting, bounding_box_masks, model_masks, run_setting
 
-__all__ = ["EXPERIMENTS", "PAPER", "ExperimentContext", "run_experiment"]
+__all__ = ["EXPERIMENTS", "FIGURES", "PAPER", "PAPER_GC", "ExperimentContext", "run_experiment", "write_all",
+           "experiment_names"]
 
 #: DAVIS 2017 val numbers of the paper (percent): (J, F, J&F) or (baseline, cyclic) J&F.
 PAPER = {
@@ -54,6 +61,8 @@ class ExperimentContext:
     out: Path
     quick: bool = False
     progress: bool = True
+    #: what experiments run on the same context share (e.g. the video of Figures 1 and 6)
+    cache: dict[str, Any] = field(default_factory=dict)
 
     def run(self, setting: Setting) -> RunScore:
         return run_setting(setting, self.dataset, self.names, progress=self.progress)
@@ -201,31 +210,81 @@ def cycle_erf(ctx: ExperimentContext) -> list[dict]:
     return cycle_erf_study(ctx)
 
 
+def fig1(ctx: ExperimentContext) -> list[dict]:
+    """Figure 1 idea: per-frame J on a distractor video (see :func:`.figures.error_propagation`)."""
+    from .figures import fig1 as run
+
+    return run(ctx)
+
+
+def fig5(ctx: ExperimentContext) -> list[dict]:
+    """Figure 5 layout: frames with both models' masks (see :func:`.figures.qualitative`)."""
+    from .figures import fig5 as run
+
+    return run(ctx)
+
+
+def fig6(ctx: ExperimentContext) -> list[dict]:
+    """Figure 6 layout: cycle-ERFs of both models on the same frames (see :func:`.figures.cycle_erf_figure`)."""
+    from .figures import fig6 as run
+
+    return run(ctx)
+
+
 EXPERIMENTS: dict[str, Callable[[ExperimentContext], list[dict]]] = {
-    "table3": table3, "table4": table4, "table5": table5, "fig3": fig3, "fig4": fig4, "cycle_erf": cycle_erf}
+    "table3": table3, "table4": table4, "table5": table5, "fig1": fig1, "fig3": fig3, "fig4": fig4, "fig5": fig5,
+    "fig6": fig6, "cycle_erf": cycle_erf}
+
+#: the experiments that only draw a figure (no table): they pick their videos themselves
+FIGURE_ONLY = ("fig1", "fig5", "fig6")
+
+#: what :func:`write_all` writes by default, in order (every experiment but the slow ``cycle_erf`` study)
+FIGURES = ("fig1", "fig6", "fig5", "fig3", "fig4", "table3", "table4", "table5")
 
 
-def run_experiment(name: str, data: str | os.PathLike, baseline: STM, cyclic: STM, out: str | os.PathLike, *,
-                   split: str = "val", sequences: int | list[str] | None = None, quick: bool = False,
-                   progress: bool = True) -> list[dict]:
-    """Run one experiment (or ``all``) and write its table/plots into ``out``.
+def experiment_names(name: str | Sequence[str]) -> list[str]:
+    """``"fig1,table3"``, ``["fig1", "table3"]`` or ``"all"`` -> the experiments' names, checked, without repeats.
+
+    Raises:
+        ConfigError: an unknown name.
+    """
+    parts = [p.strip() for p in (name.split(",") if isinstance(name, str) else name) if p.strip()]
+    names: list[str] = []
+    for p in parts:
+        for n in (list(EXPERIMENTS) if p == "all" else [p]):
+            if n not in EXPERIMENTS:
+                raise ConfigError(f"unknown experiment {n!r}; choose from {', '.join(EXPERIMENTS)} or all")
+            if n not in names:
+                names.append(n)
+    if not names:
+        raise ConfigError(f"no experiment named; choose from {', '.join(EXPERIMENTS)} or all")
+    return names
+
+
+def run_experiment(name: str | Sequence[str], data: str | os.PathLike, baseline: STM, cyclic: STM,
+                   out: str | os.PathLike, *, split: str = "val", sequences: int | list[str] | None = None,
+                   quick: bool = False, progress: bool = True) -> list[dict]:
+    """Run one experiment (or several, or ``all``) and write its table/plots into ``out``.
 
     Args:
-        name: ``table3``, ``table4``, ``table5``, ``fig3``, ``fig4`` or ``all``.
+        name: ``table3``, ``table4``, ``table5``, ``fig1``, ``fig3``, ``fig4``,
+            ``fig5``, ``fig6``, ``cycle_erf``, a comma-separated list or a list
+            of them, or ``all``.
         data: DAVIS-layout dataset with ground truth for the split.
         baseline, cyclic: the two models.
         out: output folder.
         split: the split evaluated.
-        sequences: a number (the first N videos) or a list of names (default: all).
-        quick: fewer values of N and alpha (for tests and notebooks).
+        sequences: a number (the first N videos) or a list of names (default:
+            all).  Figures 1 and 6 pick their distractor video among these,
+            Figure 5 shows the first 3.
+        quick: fewer values of N and alpha, 10 cycle-ERF steps, Figures 1/6
+            picking among 2 videos, Figure 5 showing 1 (for tests and notebooks).
 
     Returns:
-        the CSV rows written (for ``all``: every experiment's, concatenated).
+        the CSV rows written (for several: every experiment's, concatenated;
+        figures 1, 5 and 6 write none).
     """
-    names = list(EXPERIMENTS) if name == "all" else [name]
-    unknown = [n for n in names if n not in EXPERIMENTS]
-    if unknown:
-        raise ConfigError(f"unknown experiment {unknown[0]!r}; choose from {', '.join(EXPERIMENTS)} or all")
+    names = experiment_names(name)
     ds = DavisDataset(data, split)
     if sequences is None:
         seqs = list(ds.names)
@@ -242,3 +301,58 @@ def run_experiment(name: str, data: str | os.PathLike, baseline: STM, cyclic: ST
     for n in names:
         rows += EXPERIMENTS[n](ctx)
     return rows
+
+
+def _outputs(out: Path, name: str) -> list[Path]:
+    """The files experiment ``name`` writes in ``out``."""
+    if name in FIGURE_ONLY:
+        from .figures import FIGURE_FILES
+
+        return [p for p in (out / f"{FIGURE_FILES[name]}.png", out / f"{FIGURE_FILES[name]}.pdf") if p.is_file()]
+    return sorted(out.glob(f"{name}.*"))
+
+
+def write_all(data: str | os.PathLike, baseline: STM, cyclic: STM, out: str | os.PathLike, *, small: bool = False,
+              split: str = "val", only: str | Sequence[str] | None = None, sequences: int | list[str] | None = None,
+              progress: bool = True) -> list[Path]:
+    """Write the figures (PNG + PDF) and the tables into ``out``: what ``erfkit experiment`` runs.
+
+    Args:
+        data: DAVIS-layout dataset with ground truth for the split.
+        baseline, cyclic: the two models.
+        out: output folder.
+        small: a few CPU minutes: the experiments on the first video, Figures
+            1/6 picking among 2 videos, Figure 5 showing 1, the quick N/alpha
+            grids, 10 cycle-ERF steps (``quick`` of :func:`run_experiment`);
+            default: every video of the split and the paper's settings.
+        split: the split evaluated.
+        only: names of :data:`EXPERIMENTS` (a list, comma-separated, or ``all``;
+            default: :data:`FIGURES`, everything but ``cycle_erf``).
+        sequences: a number (the first N videos) or names: the videos of every
+            experiment, figures included (default: see ``small``).
+        progress: show progress bars.
+
+    Returns:
+        the files written, figures first (fig1, fig6, fig5), then tables and plots.
+
+    Raises:
+        ConfigError: an unknown name.
+    """
+    wanted = experiment_names(list(FIGURES) if only is None else only)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = [n for n in ("fig1", "fig6", "fig5") if n in wanted]
+    others = [n for n in wanted if n not in FIGURE_ONLY]
+    written: list[Path] = []
+    if figures:  # one context: Figures 1 and 6 share their video
+        run_experiment(figures, data, baseline, cyclic, out, split=split, sequences=sequences, quick=small,
+                       progress=progress)
+        for n in figures:
+            written += _outputs(out, n)
+    if others:
+        seqs = sequences if sequences is not None else (1 if small else None)
+        run_experiment(others, data, baseline, cyclic, out, split=split, sequences=seqs, quick=small,
+                       progress=progress)
+        for n in others:
+            written += _outputs(out, n)
+    return written

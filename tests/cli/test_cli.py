@@ -83,19 +83,37 @@ def test_synth_verb(tmp_path, capsys):
     assert "--size" in capsys.readouterr().err
 
 
-def test_figures_verb_writes_only_what_is_asked(tmp_path, tiny_synth, ckpt, capsys):
+def test_experiment_fig1_small_writes_the_figure(tmp_path, tiny_synth, ckpt, capsys):
     out = tmp_path / "figs"
-    args = ["figures", "--data", str(tiny_synth), "--baseline", str(ckpt), "--cyclic", str(ckpt), "--small"]
-    assert main(args + ["--out", str(out), "--only", "fig1,table4"]) == 0
-    names = sorted(p.name for p in out.iterdir())
-    assert "fig1_error_propagation.png" in names and "fig1_error_propagation.pdf" in names
-    assert "table4.md" in names and "table4.csv" in names
-    assert not any(n.startswith(("fig6", "fig3", "table3")) for n in names)
+    assert main(["experiment", "fig1", "--small", "--data", str(tiny_synth), "--baseline", str(ckpt),
+                 "--cyclic", str(ckpt), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["fig1_error_propagation.pdf", "fig1_error_propagation.png"]
+    assert all(p.stat().st_size > 0 for p in out.iterdir())
+    assert str(out / "fig1_error_propagation.png") in capsys.readouterr().out
+
+
+def test_experiment_verb_writes_only_what_is_asked(tmp_path, tiny_synth, ckpt, capsys):
+    out = tmp_path / "tabs"
+    args = ["experiment", "--data", str(tiny_synth), "--baseline", str(ckpt), "--cyclic", str(ckpt), "--quick"]
+    assert main(args + ["table4", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["table4.csv", "table4.md"]
+    assert "Table 4" in capsys.readouterr().out  # the table's markdown
     # the same checkpoint on both sides: no gain, and better on none of the objects (paired)
     rows = list(csv.DictReader(open(out / "table4.csv")))
     assert [float(r["gain"]) for r in rows] == [0.0] * 4
     assert all(r["objects_cyclic_better"] == "0" and int(r["objects"]) > 0 for r in rows)
-    capsys.readouterr()
-    assert main(args + ["--out", str(tmp_path / "x"), "--only", "fig1,fig9"]) == 2
+    # unknown names fail in one line, before anything is loaded or written
+    assert main(args + ["fig1,fig9", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "unknown figure 'fig9'" in err
+    assert err.count("\n") == 0 and "unknown experiment 'fig9'" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_figures_is_a_deprecated_alias_of_experiment(tmp_path, tiny_synth, ckpt, capsys):
+    out = tmp_path / "figs"
+    assert main(["figures", "--data", str(tiny_synth), "--baseline", str(ckpt), "--cyclic", str(ckpt), "--small",
+                 "--out", str(out), "--only", "fig5"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "deprecated" in captured.err and "erfkit experiment fig5" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["fig5_qualitative.pdf", "fig5_qualitative.png"]
+    assert captured.out.split() == [str(out / "fig5_qualitative.png"), str(out / "fig5_qualitative.pdf")]
