@@ -1,7 +1,7 @@
-"""The erfkit dashboard page, for ``streamlit run dashboards/app.py [-- --data D --checkpoint A --checkpoint B]``.
+"""The erfkit dashboard page, for ``streamlit run dashboards/app.py`` from a checkout (default settings).
 
-The page ships with the package (``erfkit/dashboard/app.py``, what ``erfkit
-dashboard`` starts); this file only runs it from a checkout.
+The page ships with the package (``erfkit/dashboard/app.py``); ``erfkit
+dashboard`` starts it with the settings of its flags.  This file only runs it.
 """
 
 import runpy

@@ -26,7 +26,16 @@ __all__ = ["add_arguments", "run", "settings", "streamlit_command", "DEFAULT_CHE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    DashboardSettings.add_arguments(p)
+    d = DashboardSettings()  # the defaults live there
+    p.add_argument("--data", default=None,
+                   help=f"DAVIS-layout dataset (default: the synthetic benchmark {d.data}, made if missing)")
+    p.add_argument("--split", default=d.split)
+    p.add_argument("--checkpoint", action="append", default=None, metavar="CKPT",
+                   help="give twice: checkpoint A and checkpoint B (default: the shipped baseline and cyclic)")
+    p.add_argument("--atlas", action="append", default=None, metavar="DIR", help="folder(s) holding atlases")
+    p.add_argument("--cache", default=d.cache, help="where maps computed on demand are kept")
+    p.add_argument("--size", default=d.size, metavar="HxW|native",
+                   help="network input size (default: each checkpoint's training size); views are at the file's size")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="localhost")
 
@@ -39,7 +48,10 @@ def settings(args: argparse.Namespace) -> DashboardSettings:
     from ..errors import ConfigError
     from ..model.checkpoint import load_checkpoint
 
-    s = DashboardSettings.from_args(args)
+    d = DashboardSettings()
+    s = DashboardSettings(data=args.data or d.data, split=args.split,
+                          checkpoints=tuple(args.checkpoint or d.checkpoints),  # type: ignore[arg-type]
+                          atlas=tuple(args.atlas or ()), cache=args.cache, size=args.size).resolved()
     data = Path(s.data)
     if args.data is None and not (data / "ImageSets").is_dir():
         print(f"making the default synthetic benchmark in {data} (about 10-30 s) ...", flush=True)

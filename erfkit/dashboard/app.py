@@ -1,7 +1,7 @@
 """erfkit dashboard: what two checkpoints look at, frame by frame.
 
 Start it with ``erfkit dashboard`` (or ``make demo``), which passes the
-settings as script arguments (:class:`erfkit.dashboard.DashboardSettings`);
+settings as a script argument (:class:`erfkit.dashboard.DashboardSettings`);
 with none it opens ``data/synth`` with the shipped checkpoints.  This file is
 the page: layout and session state.  What it shows is computed by
 :class:`erfkit.dashboard.Comparison`.
@@ -19,9 +19,12 @@ from erfkit.dashboard import (SALIENCY_METHODS, Comparison, DashboardSettings, V
                               load_model, open_dataset)
 from erfkit.errors import ErfkitError
 
-SETTINGS = DashboardSettings.from_argv(sys.argv[1:])
-
 st.set_page_config(page_title="erfkit: what does the model look at?", layout="wide")
+try:
+    SETTINGS = DashboardSettings.from_argv(sys.argv[1:]).resolved()
+except ErfkitError as e:
+    st.error(f"Cannot read the dashboard's settings: {e}")
+    st.stop()
 
 
 # ------------------------------------------------------------------ resources

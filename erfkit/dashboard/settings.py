@@ -1,17 +1,20 @@
-"""The dashboard's settings: one dataclass, its defaults, and the arguments that carry it to the page.
+"""The dashboard's settings: one dataclass holding every default, carried to the page as a script argument.
 
-``erfkit dashboard`` and the page share :meth:`DashboardSettings.add_arguments`,
-so every default lives here: the command passes the settings as script
-arguments (``streamlit run app.py -- --data D --checkpoint A ...``) and the
-page reads them back with :meth:`DashboardSettings.from_argv`.
+``erfkit dashboard`` builds :class:`DashboardSettings` from its flags (their
+defaults are this class's) and passes them to the page as one JSON script
+argument (``streamlit run app.py -- '{"data": ...}'``); the page reads them
+back with :meth:`DashboardSettings.from_argv`.  No environment variables.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..errors import ConfigError
 
 __all__ = ["DashboardSettings", "DEFAULT_CHECKPOINTS", "DEFAULT_CACHE"]
 
@@ -47,44 +50,28 @@ class DashboardSettings:
     cache: str = str(DEFAULT_CACHE)
     size: str = "checkpoint"
 
-    @staticmethod
-    def add_arguments(p: argparse.ArgumentParser) -> None:
-        """The settings' arguments (defaults: this class's)."""
-        d = DashboardSettings()
-        p.add_argument("--data", default=None,
-                       help=f"DAVIS-layout dataset (default: the synthetic benchmark {d.data}, made if missing)")
-        p.add_argument("--split", default=d.split)
-        p.add_argument("--checkpoint", action="append", default=None, metavar="CKPT",
-                       help="give twice: checkpoint A and checkpoint B (default: the shipped baseline and cyclic)")
-        p.add_argument("--atlas", action="append", default=None, metavar="DIR", help="folder(s) holding atlases")
-        p.add_argument("--cache", default=d.cache, help="where maps computed on demand are kept")
-        p.add_argument("--size", default=d.size, metavar="HxW|native",
-                       help="network input size (default: each checkpoint's training size); "
-                            "views are at the file's size")
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "DashboardSettings":
-        """Settings from parsed :meth:`add_arguments`; paths made absolute."""
-        d = cls()
-        checkpoints = tuple(args.checkpoint or d.checkpoints)
-        return cls(data=str(Path(args.data or d.data).resolve()), split=args.split,
-                   checkpoints=tuple(str(Path(c).resolve()) for c in checkpoints),  # type: ignore[arg-type]
-                   atlas=tuple(str(Path(a).resolve()) for a in (args.atlas or ())),
-                   cache=str(Path(args.cache).resolve()), size=args.size)
-
     @classmethod
     def from_argv(cls, argv: list[str]) -> "DashboardSettings":
-        """Settings from script arguments (what the page receives); unknown arguments are ignored."""
-        p = argparse.ArgumentParser(add_help=False)
-        cls.add_arguments(p)
-        args, _ = p.parse_known_args(argv)
-        return cls.from_args(args)
+        """Settings from the page's script arguments (:meth:`to_argv`); none: the defaults.
+
+        Raises:
+            ConfigError: an argument that is not the settings' JSON.
+        """
+        if not argv:
+            return cls()
+        try:
+            d = json.loads(argv[-1])
+            return cls(**{**d, "checkpoints": tuple(d["checkpoints"]), "atlas": tuple(d["atlas"])})
+        except (json.JSONDecodeError, TypeError, KeyError) as e:
+            raise ConfigError(f"the dashboard page takes its settings as one JSON argument ({e})") from None
 
     def to_argv(self) -> list[str]:
         """The script arguments that :meth:`from_argv` reads back as these settings."""
-        argv = ["--data", self.data, "--split", self.split, "--cache", self.cache, "--size", self.size]
-        for c in self.checkpoints:
-            argv += ["--checkpoint", c]
-        for a in self.atlas:
-            argv += ["--atlas", a]
-        return argv
+        return [json.dumps(dataclasses.asdict(self))]
+
+    def resolved(self) -> "DashboardSettings":
+        """The same settings with absolute paths (the page may run in another directory)."""
+        return dataclasses.replace(self, data=str(Path(self.data).resolve()),
+                                   checkpoints=tuple(str(Path(c).resolve()) for c in self.checkpoints),
+                                   atlas=tuple(str(Path(a).resolve()) for a in self.atlas),
+                                   cache=str(Path(self.cache).resolve()))

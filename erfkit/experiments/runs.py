@@ -146,8 +146,7 @@ def model_masks(model: STM) -> Callable[[VideoSequence, VideoPredictor], Callabl
     """
 
     def for_sequence(sequence: VideoSequence, predictor: VideoPredictor) -> Callable:
-        kwargs = {"size": predictor.size} if hasattr(predictor, "size") else {}
-        other = VideoPredictor(model, memory="mem", device=predictor.device, **kwargs)
+        other = VideoPredictor(model, memory="mem", device=predictor.device, size=predictor.size)
         state: dict = {"t": 0, "probs": None}
 
         def capture(t: int, frame: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
@@ -155,13 +154,14 @@ def model_masks(model: STM) -> Callable[[VideoSequence, VideoPredictor], Callabl
             return probs
 
         other.memory_masks = capture
-        other.step(sequence.read_frame(0), sequence.prompt(0))
+        stream = other.propagate(sequence, check=False)  # advanced one frame at a time, in step
+        next(stream)
 
         def replace(t: int, frame: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
             while state["t"] < t:  # keep the other model in step (it sees every frame once)
                 state["t"] += 1
                 state["probs"] = None
-                other.step(sequence.read_frame(state["t"]), sequence.prompt(state["t"]))
+                next(stream)
             if state["probs"] is None:
                 raise ValueError(f"the other model has no prediction of frame {t} (objects were given there)")
             theirs = state["probs"]

@@ -115,3 +115,28 @@ def test_bad_object_and_checkpoint_count_are_clear(setup):
         cmp.frame_view(0, 99, VIEW, "memory")
     with pytest.raises(Exception, match="two checkpoints"):
         Comparison.open(DashboardSettings(data=str(ds.root), checkpoints=paths[:1]), name, dataset=ds)
+
+
+def test_settings_travel_to_the_page_as_one_argument(tmp_path, monkeypatch):
+    import subprocess
+
+    from erfkit.cli import main
+    from erfkit.dashboard import APP
+
+    s = DashboardSettings(data="d", checkpoints=("a", "b"), atlas=("x",), size="240x427")
+    assert DashboardSettings.from_argv(s.to_argv()) == s
+    assert DashboardSettings.from_argv([]) == DashboardSettings()
+    with pytest.raises(Exception, match="one JSON argument"):
+        DashboardSettings.from_argv(["--data", "d"])
+    seen = {}
+    monkeypatch.setattr(subprocess, "call", lambda cmd, env=None: seen.setdefault("cmd", cmd) and 0)
+    ckpt = save_checkpoint(build_model("stm-tiny", seed=0), tmp_path / "c")
+    data = tmp_path / "synth"
+    assert main(["synth", str(data), "--preset", "tiny"]) == 0
+    assert main(["dashboard", "--data", str(data), "--checkpoint", str(ckpt), "--checkpoint", str(ckpt),
+                 "--size", "64x112"]) == 0
+    cmd = seen["cmd"]
+    assert cmd[cmd.index("run") + 1] == str(APP) and APP.is_file()  # the page, found in the package
+    sent = DashboardSettings.from_argv(cmd[cmd.index("--") + 1:])
+    assert sent.data == str(data.resolve()) and sent.checkpoints == (str(Path(ckpt).resolve()),) * 2
+    assert sent.size == "64x112" and Path(sent.cache).is_absolute()

@@ -63,9 +63,13 @@ class _Video:
         self.gt[2:12, 3:15] = 3
         self.gt[20:35, 25:44] = 1
         self.object_frames = {3: 0, 1: 1}
+        self.name, self.size = "video", (h, w)
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    def frame_name(self, t: int) -> str:
+        return f"{t:05d}"
 
     def read_frame(self, t: int) -> np.ndarray:
         return self.frames[t]
