@@ -36,6 +36,7 @@ _EXPORTS = {
     "SynthConfig": "erfkit.data",
     # inference
     "VideoPredictor": "erfkit.inference",
+    "FrameResult": "erfkit.inference",
     "GCConfig": "erfkit.inference",
     "segment_sequence": "erfkit.inference",
     "segment_dataset": "erfkit.inference",
@@ -43,6 +44,7 @@ _EXPORTS = {
     "evaluate_davis": "erfkit.evaluation",
     "evaluate_youtube": "erfkit.evaluation",
     "score_sequence": "erfkit.evaluation",
+    "score_video": "erfkit.evaluation",
     # training
     "TrainConfig": "erfkit.training",
     "train": "erfkit.training",
@@ -50,6 +52,8 @@ _EXPORTS = {
     "cycle_erf": "erfkit.explain",
     "classic_erf": "erfkit.explain",
     "saliency": "erfkit.explain",
+    "explainer_for": "erfkit.explain",
+    "MapKey": "erfkit.explain",
     # errors
     "ErfkitError": "erfkit.errors",
 }
