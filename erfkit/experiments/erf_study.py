@@ -27,6 +27,7 @@ import numpy as np
 from ..explain.atlas import AtlasConfig, build_atlas
 from ..files import atomic_write_text
 from ..viz.style import COLORS, paper_style, save_figure
+from .context import ExperimentContext
 
 __all__ = ["cycle_erf_study", "border_share"]
 
@@ -43,7 +44,7 @@ def border_share(m: np.ndarray, width: int = 8) -> float:
     return float((total - inner) / total)
 
 
-def cycle_erf_study(ctx) -> list[dict]:
+def cycle_erf_study(ctx: ExperimentContext) -> list[dict]:
     """Run the study for ``ctx`` (an :class:`~erfkit.experiments.paper.ExperimentContext`)."""
     step = 8 if ctx.quick else 4
     cfg = AtlasConfig(steps=10 if ctx.quick else 50, metrics_every=step, sanity_every=2 * step,

@@ -17,7 +17,7 @@ experiments ``erfkit experiment fig1,fig5,fig6`` runs
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -35,10 +35,7 @@ from ..model.stm import STM
 from ..tensors import frame_tensor, onehot
 from ..viz.paper import draw_cycle_erf, draw_error_propagation, draw_qualitative
 from ..viz.style import paper_style, save_figure
-from .paper import PAPER_GC
-
-if TYPE_CHECKING:
-    from .paper import ExperimentContext
+from .context import PAPER_GC, ExperimentContext
 
 __all__ = ["segment_labels", "per_frame_j", "pick_distractor_video", "drift_frames", "PropagationResult",
            "propagation_curves", "error_propagation", "qualitative", "cycle_erf_maps", "cycle_erf_figure",

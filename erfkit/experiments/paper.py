@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -31,42 +30,13 @@ from ..inference.correction import GCConfig
 from ..model.stm import STM
 from ..viz.plots import plot_against_iterations, plot_against_rate
 from ..viz.style import paper_style, save_figure
-from .runs import RunScore, Setting, bounding_box_masks, model_masks, run_setting
+from .context import PAPER, PAPER_GC, ExperimentContext
+from .erf_study import cycle_erf_study
+from .figures import FIGURE_FILES, fig1, fig5, fig6
+from .runs import RunScore, Setting, bounding_box_masks, model_masks
 
 __all__ = ["EXPERIMENTS", "FIGURES", "PAPER", "PAPER_GC", "ExperimentContext", "run_experiment", "write_all",
            "experiment_names"]
-
-#: DAVIS 2017 val numbers of the paper (percent): (J, F, J&F) or (baseline, cyclic) J&F.
-PAPER = {
-    "table3": {"baseline": (67.6, 71.7, 69.7), "+cyclic": (68.7, 74.7, 71.7), "+GC": (67.8, 72.8, 70.3),
-               "both": (69.3, 75.3, 72.3)},
-    "table4": {"first": (65.2, 67.6), "previous": (56.8, 61.2), "first+previous": (67.3, 69.2), "mem": (69.7, 71.7)},
-    "table5": {"baseline predict": (65.9, 72.2, 69.1), "baseline predict + GC": (66.9, 73.3, 70.1),
-               "bounding box": (63.0, 66.0, 64.5), "bounding box + GC": (68.7, 74.9, 71.8)},
-    "fps": {"offline": 38.0, "gc": 9.3},
-}
-
-#: the paper's gradient correction: N = 10 steps every K = 5 frames, rate 180 (the authors' code)
-PAPER_GC = GCConfig(iters=10, rate=180.0, every=5)
-
-
-@dataclass
-class ExperimentContext:
-    """What every experiment needs."""
-
-    dataset: DavisDataset
-    names: list[str]
-    baseline: STM
-    cyclic: STM
-    out: Path
-    quick: bool = False
-    progress: bool = True
-    #: what experiments run on the same context share (e.g. the video of Figures 1 and 6)
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    def run(self, setting: Setting) -> RunScore:
-        return run_setting(setting, self.dataset, self.names, progress=self.progress)
-
 
 def _pct(v: float) -> str:
     return f"{100 * v:.1f}"
@@ -203,37 +173,9 @@ def fig4(ctx: ExperimentContext) -> list[dict]:
     return csv_rows
 
 
-def cycle_erf(ctx: ExperimentContext) -> list[dict]:
-    """Cycle-ERF (and classic ERF, saliency) metrics of baseline against cyclic (see :mod:`.erf_study`)."""
-    from .erf_study import cycle_erf_study
-
-    return cycle_erf_study(ctx)
-
-
-def fig1(ctx: ExperimentContext) -> list[dict]:
-    """Figure 1 idea: per-frame J on a distractor video (see :func:`.figures.error_propagation`)."""
-    from .figures import fig1 as run
-
-    return run(ctx)
-
-
-def fig5(ctx: ExperimentContext) -> list[dict]:
-    """Figure 5 layout: frames with both models' masks (see :func:`.figures.qualitative`)."""
-    from .figures import fig5 as run
-
-    return run(ctx)
-
-
-def fig6(ctx: ExperimentContext) -> list[dict]:
-    """Figure 6 layout: cycle-ERFs of both models on the same frames (see :func:`.figures.cycle_erf_figure`)."""
-    from .figures import fig6 as run
-
-    return run(ctx)
-
-
 EXPERIMENTS: dict[str, Callable[[ExperimentContext], list[dict]]] = {
     "table3": table3, "table4": table4, "table5": table5, "fig1": fig1, "fig3": fig3, "fig4": fig4, "fig5": fig5,
-    "fig6": fig6, "cycle_erf": cycle_erf}
+    "fig6": fig6, "cycle_erf": cycle_erf_study}
 
 #: the experiments that only draw a figure (no table): they pick their videos themselves
 FIGURE_ONLY = ("fig1", "fig5", "fig6")
@@ -306,8 +248,6 @@ def run_experiment(name: str | Sequence[str], data: str | os.PathLike, baseline:
 def _outputs(out: Path, name: str) -> list[Path]:
     """The files experiment ``name`` writes in ``out``."""
     if name in FIGURE_ONLY:
-        from .figures import FIGURE_FILES
-
         return [p for p in (out / f"{FIGURE_FILES[name]}.png", out / f"{FIGURE_FILES[name]}.pdf") if p.is_file()]
     return sorted(out.glob(f"{name}.*"))
 
