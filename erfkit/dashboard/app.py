@@ -99,13 +99,16 @@ def sidebar() -> Choices:
         fail(f"{sequence}: no object is given in its first frame")
     obj = sb.selectbox("object", objects, key="object", format_func=lambda o: f"object {o}")
     sb.header("Explanations")
-    target = int(sb.number_input("target frame t", 0, len(seq) - 1, 0, key="target",
+    d = ViewSettings()  # the defaults live there
+    target = int(sb.number_input("target frame t", 0, len(seq) - 1, d.target, key="target",
                                  help="cycle-ERF rebuilds this frame's mask from each frame l"))
-    steps = int(sb.number_input("cycle-ERF steps M", 0, 500, 50, key="steps"))
-    rate = float(sb.number_input("cycle-ERF rate alpha", 1.0, 10000.0, 180.0, key="rate"))
+    steps = int(sb.number_input("cycle-ERF steps M", 0, 500, d.steps, key="steps"))
+    rate = float(sb.number_input("cycle-ERF rate alpha", 1.0, 10000.0, d.rate, key="rate"))
     wrt = sb.radio("classic ERF / saliency of frame l as", ["memory", "query"], key="wrt", horizontal=True)
-    method = sb.selectbox("saliency method", SALIENCY_METHODS, key="saliency_method")
-    reduction = sb.radio("ERF reduction", ["abs", "positive"], key="reduction", horizontal=True)
+    method = sb.selectbox("saliency method", SALIENCY_METHODS, index=SALIENCY_METHODS.index(d.saliency_method),
+                          key="saliency_method")
+    reduction = sb.radio("ERF reduction", ["abs", "positive"], index=["abs", "positive"].index(d.reduction),
+                         key="reduction", horizontal=True)
     sb.header("Display")
     scaling = sb.radio("colour scale", ["shared (fair A/B)", "per map"], key="scaling")
     scale = sb.radio("values", ["log", "linear"], key="value_scale", horizontal=True)
