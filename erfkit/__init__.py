@@ -53,6 +53,9 @@ _EXPORTS = {
     "classic_erf": "erfkit.explain",
     "saliency": "erfkit.explain",
     "explainer_for": "erfkit.explain",
+    "memory_attention": "erfkit.explain",
+    "temporal_attribution": "erfkit.explain",
+    "error_onset": "erfkit.evaluation",
     "MapKey": "erfkit.explain",
     # errors
     "ErfkitError": "erfkit.errors",

@@ -21,6 +21,8 @@ VERBS = {
     "eval": "erfkit.cli.evaluate",
     "train": "erfkit.cli.train",
     "erf": "erfkit.cli.erf",
+    "memory": "erfkit.cli.memory",
+    "onset": "erfkit.cli.onset",
     "experiment": "erfkit.cli.experiment",
     "dashboard": "erfkit.cli.dashboard",
     "figures": "erfkit.cli.figures",

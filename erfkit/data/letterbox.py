@@ -144,6 +144,17 @@ class Letterbox:
         y = F.interpolate(y, size=size, mode=mode, align_corners=False)
         return y.reshape(*lead, *size)
 
+    def point(self, y: int, x: int) -> tuple[int, int]:
+        """A pixel ``(y, x)`` of the file -> the canvas pixel it is scaled to.
+
+        Raises:
+            ValueError: the pixel lies outside the file's frame.
+        """
+        (h, w), (sh, sw) = self.frame, self.inner
+        if not (0 <= y < h and 0 <= x < w):
+            raise ValueError(f"point ({y}, {x}) lies outside the {w}x{h} frame")
+        return self.top + min(sh - 1, y * sh // h), self.left + min(sw - 1, x * sw // w)
+
     def crop(self, x: torch.Tensor) -> torch.Tensor:
         """``[..., H, W]`` on the canvas -> ``[..., sh, sw]``: the border removed."""
         sh, sw = self.inner

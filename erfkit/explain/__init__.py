@@ -7,6 +7,8 @@ from .erf import (ClassicERF, ERFResult, centred_average, classic_erf, erf_displ
                   object_centroid)
 from .explainers import explainer_for
 from .keys import CYCLE, MapKey
+from .memory import MemoryAttention, memory_attention
+from .temporal import TemporalAttribution, temporal_attribution
 from .metrics import (METRIC_COLUMNS, basic_metrics, deletion_insertion, energy_inside, pointing_game,
                       randomized_model, sanity_similarity)
 from .attribution import (SALIENCY_EXPLAINERS, SALIENCY_METHODS, CaptumExplainer, GradCAM, Gradient, InputXGradient,
@@ -18,4 +20,5 @@ __all__ = ["cycle_erf", "cycle_erf_loop", "CycleERFConfig", "CycleERFResult", "c
            "sanity_similarity", "randomized_model", "basic_metrics", "METRIC_COLUMNS", "Atlas", "AtlasConfig",
            "build_atlas", "ATLAS_METHODS", "Explainer", "Explanation", "explainer_for", "CycleERF", "ClassicERF",
            "CaptumExplainer", "Gradient", "InputXGradient", "IntegratedGradients", "SmoothGrad", "GradCAM", "Occlusion",
-           "SALIENCY_EXPLAINERS", "MapKey", "CYCLE"]
+           "SALIENCY_EXPLAINERS", "MapKey", "CYCLE", "memory_attention",
+           "MemoryAttention", "temporal_attribution", "TemporalAttribution"]

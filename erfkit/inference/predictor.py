@@ -181,6 +181,18 @@ class VideoPredictor:
         """Indices of the frames held in memory (the temporary previous frame excluded)."""
         return [e.index for e in self._s.entries]
 
+    def current_memory(self) -> tuple[Memory, list[int]]:
+        """What the next frame reads: the memory (keys ``[1, K, Ck, T, h, w]``) and the index of each of its ``T`` frames.
+
+        Raises:
+            DataError: nothing is memorised yet.
+        """
+        s = self._s
+        if not s.entries and s.temporary is None:
+            raise DataError("nothing is memorised yet: segment a frame first")
+        frames = [e.index for e in s.entries] + ([s.temporary.index] if s.temporary is not None else [])
+        return self._read_memory(), frames
+
     def settings(self) -> dict:
         """What decides this predictor's output: the checkpoint's hash, the architecture, the inference settings."""
         info = self.model.checkpoint

@@ -30,7 +30,7 @@ from .resnet import BACKBONES, ResNet
 if TYPE_CHECKING:
     from .checkpoint import CheckpointInfo
 
-__all__ = ["STM", "Memory", "QueryFeatures", "soft_aggregate", "pad_to_multiple", "read_memory"]
+__all__ = ["STM", "Memory", "QueryFeatures", "soft_aggregate", "pad_to_multiple", "read_memory", "memory_weights"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -155,10 +155,33 @@ class QueryFeatures:
                        skip3=self.skip3.detach(), skip2=self.skip2.detach())
 
 
+def memory_weights(memory: Memory, query_key: torch.Tensor) -> torch.Tensor:
+    """The memory read's attention: ``softmax_over_memory(mem_k^T q_k / sqrt(Ck))``.
+
+    Args:
+        memory: keys ``[B, K, Ck, T, h, w]`` (and its ``time_mask``).
+        query_key: ``[B, Ck, h, w]``.
+
+    Returns:
+        ``[B, K, T*h*w, h*w]``: column ``j`` is the distribution over every
+        memory cell ``(t, y, x)`` that query cell ``j`` reads (it sums to 1; an
+        object with no readable memory frame has a zero column).
+    """
+    B, K, Ck, T, h, w = memory.keys.shape
+    mk = memory.keys.reshape(B, K, Ck, T * h * w).transpose(-1, -2)  # [B, K, THW, Ck]
+    qk = query_key.reshape(B, 1, Ck, h * w)
+    affinity = torch.matmul(mk, qk) / math.sqrt(Ck)  # [B, K, THW, HW]
+    if memory.time_mask is not None and not bool(memory.time_mask.all()):
+        allowed = memory.time_mask[:, :, :, None].expand(B, K, T, h * w).reshape(B, K, T * h * w, 1)
+        affinity = affinity.masked_fill(~allowed, float("-inf"))
+        return torch.nan_to_num(torch.softmax(affinity, dim=2), nan=0.0)  # objects with nothing to read
+    return torch.softmax(affinity, dim=2)
+
+
 def read_memory(memory: Memory, query_key: torch.Tensor, query_value: torch.Tensor) -> torch.Tensor:
     """Space-time memory read, for every object slot.
 
-    ``p = softmax_over_memory(mem_k^T q_k / sqrt(Ck))``, ``read = mem_v p``.
+    ``p = softmax_over_memory(mem_k^T q_k / sqrt(Ck))`` (:func:`memory_weights`), ``read = mem_v p``.
 
     Args:
         memory: keys ``[B, K, Ck, T, h, w]`` and values ``[B, K, Cv, T, h, w]``.
@@ -170,16 +193,7 @@ def read_memory(memory: Memory, query_key: torch.Tensor, query_value: torch.Tens
     """
     B, K, Ck, T, h, w = memory.keys.shape
     Cv = memory.values.shape[2]
-    mk = memory.keys.reshape(B, K, Ck, T * h * w).transpose(-1, -2)  # [B, K, THW, Ck]
-    qk = query_key.reshape(B, 1, Ck, h * w)
-    affinity = torch.matmul(mk, qk) / math.sqrt(Ck)  # [B, K, THW, HW]
-    if memory.time_mask is not None and not bool(memory.time_mask.all()):
-        allowed = memory.time_mask[:, :, :, None].expand(B, K, T, h * w).reshape(B, K, T * h * w, 1)
-        affinity = affinity.masked_fill(~allowed, float("-inf"))
-        p = torch.softmax(affinity, dim=2)
-        p = torch.nan_to_num(p, nan=0.0)  # objects with nothing to read
-    else:
-        p = torch.softmax(affinity, dim=2)
+    p = memory_weights(memory, query_key)
     mv = memory.values.reshape(B, K, Cv, T * h * w)
     read = torch.matmul(mv, p).reshape(B, K, Cv, h, w)
     return torch.cat([read, query_value[:, None].expand(B, K, Cv, h, w)], dim=2)

@@ -1,0 +1,114 @@
+"""Which memory pixels a prediction reads: the memory read's attention, per object, at a point or a region.
+
+STM segments a query frame by reading its memory: every query cell (a
+stride-16 cell of the padded frame) takes a softmax over every memory cell
+``(t, y, x)`` of every memorised frame, separately for each object.  That row
+of weights is exactly what the prediction at the cell is made of::
+
+    att = memory_attention(model, memory, frame, (120, 200), object=0)
+    att.weights       # [T, h, w]: the softmax row (sums to 1)
+    att.frame_mass    # [T]: each memory frame's share
+    att.maps          # [T, H, W]: the weights at frame size, padding cropped
+
+A region (an ``[H, W]`` bool mask instead of a point) gives the mean row of
+its pixels (each pixel counts once, so a cell weighs by the region's pixels in it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..model.stm import STM, Memory, QueryFeatures, memory_weights
+
+__all__ = ["MemoryAttention", "memory_attention"]
+
+
+@dataclass
+class MemoryAttention:
+    """The memory read of one object at a point or region of the query frame.
+
+    Attributes:
+        weights: ``[T, h, w]`` the softmax row (mean row for a region) over the memory's cells; sums to 1
+            (to 0 when the object has no readable memory frame).
+        frame_mass: ``[T]`` each memory frame's share of the read.
+        maps: ``[T, H, W]`` the weights at the frame's size (each cell's weight over its 16x16 pixels,
+            the padding cropped).
+        cells: ``[N, 2]`` the ``(y, x)`` query cells read (of the padded stride-16 grid), with
+        cell_weights: ``[N]`` the share of the point or region in each.
+        object: the object slot.
+    """
+
+    weights: torch.Tensor
+    frame_mass: torch.Tensor
+    maps: torch.Tensor
+    cells: torch.Tensor
+    cell_weights: torch.Tensor
+    object: int
+
+
+def _query_pixels(where: tuple[int, int] | torch.Tensor, size: tuple[int, int], device) -> torch.Tensor:
+    """``[H, W]`` float weights of the query pixels (a point: one pixel; a region: each of its pixels)."""
+    H, W = size
+    if isinstance(where, torch.Tensor) and where.ndim == 2:
+        if tuple(where.shape) != (H, W):
+            raise ConfigError(f"region is {where.shape[1]}x{where.shape[0]} but the frame is {W}x{H}")
+        region = where.to(device=device, dtype=torch.float64) > 0
+        if not region.any():
+            raise ConfigError("the region is empty")
+        return region.double()
+    y, x = (int(v) for v in where)
+    if not (0 <= y < H and 0 <= x < W):
+        raise ConfigError(f"point ({y}, {x}) lies outside the {W}x{H} frame")
+    out = torch.zeros((H, W), dtype=torch.float64, device=device)
+    out[y, x] = 1
+    return out
+
+
+@torch.no_grad()
+def memory_attention(model: STM, memory: Memory, frame: torch.Tensor | QueryFeatures,
+                     where: tuple[int, int] | torch.Tensor, *, object: int = 0) -> MemoryAttention:
+    """The memory read's attention for object slot ``object`` at a point or region of the query frame.
+
+    Args:
+        model: the STM.
+        memory: what the frame is read from: keys ``[1, K, Ck, T, h, w]`` (e.g.
+            :meth:`erfkit.VideoPredictor.current_memory`).
+        frame: the query frame ``[1, 3, H, W]`` (on the network's canvas) or its
+            :class:`QueryFeatures` (then ``H, W`` come from their padding).
+        where: ``(y, x)``, a pixel of the frame, or an ``[H, W]`` bool region.
+        object: the object slot ``k`` (0-based, in the memory's object order).
+
+    Returns:
+        :class:`MemoryAttention`.
+
+    Raises:
+        ConfigError: a point outside the frame, an empty region, an object slot the memory lacks.
+    """
+    q = frame if isinstance(frame, QueryFeatures) else model.encode_query(frame)
+    B, K, _, T, h, w = memory.keys.shape
+    if B != 1:
+        raise ConfigError(f"memory_attention reads one frame's memory (batch 1), got batch {B}")
+    if not 0 <= object < K:
+        raise ConfigError(f"object slot {object} outside the memory's {K} object(s)")
+    if tuple(q.key.shape[-2:]) != (h, w):
+        raise ConfigError("the frame and the memory come from frames of different sizes")
+    left, right, top, bottom = q.pad
+    Hp, Wp = 4 * q.skip2.shape[-2], 4 * q.skip2.shape[-1]  # the padded frame (skip2 is at stride 4)
+    s = Hp // h  # the stride of the keys (16)
+    H, W = Hp - top - bottom, Wp - left - right
+    pixels = _query_pixels(where, (H, W), q.key.device)
+    # the share of the point or region in each query cell of the padded grid
+    padded = F.pad(pixels, (left, right, top, bottom))
+    share = padded.view(h, s, w, s).sum((1, 3)).flatten()
+    share = share / share.sum()
+    p = memory_weights(memory.select([object]), q.key)[0, 0]  # [T*h*w, h*w]
+    row = (p.double() @ share).to(p.dtype)  # the mean row of the cells, weighted by their share
+    weights = row.view(T, h, w)
+    full = weights.repeat_interleave(s, 1).repeat_interleave(s, 2)  # each cell over its s x s pixels
+    maps = full[:, top:Hp - bottom, left:Wp - right]
+    cells = torch.nonzero(share.view(h, w) > 0)
+    return MemoryAttention(weights, weights.sum((1, 2)), maps, cells, share[share > 0].to(p.dtype), object)
