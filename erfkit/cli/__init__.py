@@ -23,6 +23,7 @@ VERBS = {
     "erf": "erfkit.cli.erf",
     "memory": "erfkit.cli.memory",
     "onset": "erfkit.cli.onset",
+    "render": "erfkit.cli.render",
     "experiment": "erfkit.cli.experiment",
     "dashboard": "erfkit.cli.dashboard",
     "figures": "erfkit.cli.figures",
@@ -45,6 +46,9 @@ OPTION_FLAGS = {
     "gc.rate": "--gc-rate",
     "gc.bootstrap": "--gc-bootstrap",
     "size": "--size",
+    "frames_dir": "--frames",
+    "method": "--method",
+    "object": "--object",
 }
 
 

@@ -196,7 +196,8 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
         v.memory_t = model.memorize(x_t, y_t)
     need_random = cfg.sanity_every > 0 and any(i % cfg.sanity_every == 0 for i in todo)
     v.random = randomized_model(model, cfg.seed) if need_random else None
-    writer.write_index(objects=v.objects, target=cfg.target)
+    writer.write_index(objects=v.objects, target=cfg.target,
+                       frames_dir=str(sequence.frame_paths[0].parent.resolve()))  # for rendering, not identity
 
     with tqdm(total=len(todo), desc=f"atlas {sequence.name}", unit="frame", disable=not progress) as bar:
         _build_frames(model, v, cfg, todo, writer, bar, dev)
