@@ -100,8 +100,10 @@ def sidebar() -> Choices:
     obj = sb.selectbox("object", objects, key="object", format_func=lambda o: f"object {o}")
     sb.header("Explanations")
     d = ViewSettings()  # the defaults live there
-    target = int(sb.number_input("target frame t", 0, len(seq) - 1, d.target, key="target",
-                                 help="cycle-ERF rebuilds this frame's mask from each frame l"))
+    targets = sorted(seq.annotation_paths)  # only frames with a mask can be targets
+    target = sb.selectbox("target frame t", targets, index=targets.index(d.target) if d.target in targets else 0,
+                          key="target", format_func=seq.frame_name,
+                          help="cycle-ERF rebuilds this frame's mask from each frame l (frames with a mask)")
     steps = int(sb.number_input("cycle-ERF steps M", 0, 500, d.steps, key="steps"))
     rate = float(sb.number_input("cycle-ERF rate alpha", 1.0, 10000.0, d.rate, key="rate"))
     wrt = sb.radio("classic ERF / saliency of frame l as", ["memory", "query"], key="wrt", horizontal=True)
@@ -133,16 +135,21 @@ def main() -> None:
     cols[1].metric("frames", len(video))
     for i, col in enumerate(cols[2:]):
         jf = summaries[i].jf
-        col.metric(f"J&F {'AB'[i]}: {summaries[i].label}", "n/a" if jf is None else f"{100 * jf:.1f}")
+        col.metric(f"J&F {'AB'[i]}: {summaries[i].label}", "n/a" if jf is None else f"{100 * jf:.1f}",
+                   help=None if jf is not None else "J&F needs a ground-truth mask on every frame; this video "
+                   "has them on frames " + ", ".join(map(video.frame_name, sorted(video.annotation_paths)[:5])))
 
     # frame browser: slider + play
     if "next_frame" in st.session_state:
         st.session_state["frame"] = st.session_state.pop("next_frame")
+    if "frame" not in st.session_state:  # start on a frame other than the target
+        st.session_state["frame"] = min(len(video) - 1, c.view.target + 1)
     left, right = st.columns([6, 1])
     frame = left.slider("reference frame l", 0, len(video) - 1, key="frame")
     playing = st.session_state.get("playing", False)
     if right.button("Pause" if playing else "Play", key="play"):
-        st.session_state["playing"] = playing = not playing
+        st.session_state["playing"] = not playing
+        st.rerun()  # so that the button shows the new state
 
     with st.status("maps of this frame", expanded=False) as status:
         view = cmp.frame_view(frame, c.obj, c.view, c.wrt, shared=c.shared, scale=c.scale,
@@ -228,4 +235,7 @@ lies on the object; area50 = RepLKNet's area ratio: the smallest square centred 
 more than half of log10(1 + map) / max (over the frame's area).
 """
 
-main()
+try:
+    main()
+except ErfkitError as e:  # every user error is one message, never a traceback
+    st.error(str(e))

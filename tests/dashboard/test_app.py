@@ -58,3 +58,10 @@ def test_bad_dataset_is_a_clear_message(dashboard_env, monkeypatch, tmp_path):
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
     assert at.error and "Cannot open the dataset" in at.error[0].value and "nowhere" in at.error[0].value
+
+
+def test_targets_are_frames_with_a_mask_and_the_view_starts_elsewhere(app):
+    at = app
+    assert at.slider(key="frame").value == 1  # the reference differs from the target (frame 0)
+    options = at.selectbox(key="target").options
+    assert options == [f"{t:05d}" for t in range(8)]  # shown by name; the synthetic videos have a mask on every frame

@@ -28,10 +28,10 @@ def test_dashboard_on_real_frames_in_chromium(server):  # noqa: F811
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_text("Traceback").count() == 0
         assert page.locator('[data-testid="stAlert"]').filter(has_text="error").count() == 0
-        # the frame view: each checkpoint's frame 00000 with its outlines, and the maps beside it
+        # the frame view: each checkpoint's frame 00001 (the reference differs from the target) and the maps
         captions = page.locator('[data-testid="stImageCaption"]').all_text_contents()
         for who in ("A: stm-tiny-baseline", "B: stm-tiny-cyclic"):
-            assert any(c.startswith(who) and "frame 00000" in c for c in captions), captions
+            assert any(c.startswith(who) and "frame 00001" in c for c in captions), captions  # l != t = 0
         for name in ("A: cycle-ERF", "B: cycle-ERF", "A - B: cycle-ERF"):
             assert name in captions, captions
         widths = page.eval_on_selector_all('[data-testid="stImage"] img', "els => els.map(e => e.naturalWidth)")
