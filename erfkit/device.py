@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 
 import torch
+import torch.distributed as dist
 
-__all__ = ["resolve_device", "keep_freed_memory"]
+__all__ = ["resolve_device", "keep_freed_memory", "init_distributed"]
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -62,3 +64,29 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 
     # slower steps), an mmap threshold alone trims the heap at every free.
     applied = mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)) and mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))
     return bool(applied)
+
+
+def init_distributed(device: str | torch.device | None = None) -> tuple[int, int, torch.device]:
+    """``(rank, world size, device)`` of this process; under ``torchrun`` the process group is joined.
+
+    One process (no ``WORLD_SIZE`` above 1): ``(0, 1, resolve_device(device))``.
+    Under ``torchrun``: NCCL with one GPU per local rank when CUDA is there and
+    ``device`` allows it, else gloo on the CPU with the cores shared among the
+    local processes.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, resolve_device(device)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available() and str(device or "auto") in ("auto", "cuda"):
+        dev = torch.device("cuda", local)
+        torch.cuda.set_device(dev)
+        backend = "nccl"
+    else:
+        dev = torch.device("cpu")
+        backend = "gloo"
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size(), dev

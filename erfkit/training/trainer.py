@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from ..data.letterbox import InputSize, format_size
 from ..data.sampler import ClipDataset, EpochBatchSampler, MixedClipDataset, collate_clips, data_layout
 from ..data.synth import synth_info
-from ..device import resolve_device
+from ..device import init_distributed
 from ..errors import ConfigError, ErfkitError
 from ..files import atomic_write_json, atomic_write_text
 from ..model import build_model
@@ -56,25 +56,6 @@ LOG_COLUMNS = ["step", "epoch", "loss", "forward", "cyclic", "lr", "max_skip", "
 
 class TrainingError(ErfkitError):
     """Training stopped (e.g. a loss that is not finite)."""
-
-
-def _distributed(device: str | torch.device | None) -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, resolve_device(device)
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available() and str(device or "auto") in ("auto", "cuda"):
-        dev = torch.device("cuda", local)
-        torch.cuda.set_device(dev)
-        backend = "nccl"
-    else:
-        dev = torch.device("cpu")
-        backend = "gloo"
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
-    if not dist.is_initialized():
-        dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size(), dev
 
 
 def validate(model: STM, data: str | os.PathLike, split: str = "val", videos: int | None = None,
@@ -181,7 +162,7 @@ def fit(config: TrainConfig, data: DataArg, out: str | os.PathLike, *, resume: b
     Raises:
         TrainingError: the loss is not finite (the last good checkpoint is kept).
     """
-    rank, world, dev = _distributed(device)
+    rank, world, dev = init_distributed(device)
     main = rank == 0
     out = Path(out)
     roots = _roots(data)
