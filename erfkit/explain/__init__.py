@@ -5,6 +5,7 @@ from .base import Explainer, Explanation
 from .cycle import CycleERF, CycleERFConfig, CycleERFResult, cycle_erf, cycle_erf_loop
 from .erf import (ClassicERF, ERFResult, centred_average, classic_erf, erf_display, high_contribution_area_ratio,
                   object_centroid)
+from .dataset import DatasetStore, explain_dataset
 from .explainers import explainer_for
 from .keys import CYCLE, MapKey
 from .memory import MemoryAttention, memory_attention
@@ -21,4 +22,4 @@ __all__ = ["cycle_erf", "cycle_erf_loop", "CycleERFConfig", "CycleERFResult", "c
            "build_atlas", "ATLAS_METHODS", "Explainer", "Explanation", "explainer_for", "CycleERF", "ClassicERF",
            "CaptumExplainer", "Gradient", "InputXGradient", "IntegratedGradients", "SmoothGrad", "GradCAM", "Occlusion",
            "SALIENCY_EXPLAINERS", "MapKey", "CYCLE", "memory_attention",
-           "MemoryAttention", "temporal_attribution", "TemporalAttribution"]
+           "MemoryAttention", "temporal_attribution", "TemporalAttribution", "explain_dataset", "DatasetStore"]

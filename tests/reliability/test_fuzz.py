@@ -125,6 +125,7 @@ def test_atlas_frame_garbage_is_a_data_error(tmp_path_factory, data):
              "config": {}, "sequence": "s", "checkpoint": {"sha256": "0"}}
     (root / "index.json").write_text(json.dumps(index))
     (root / "frames" / "00000.npz").write_bytes(data)
+    (root / "frames" / "00000.metrics.json").write_text("[]")  # a frame is done when both are written
     with pytest.raises(DataError, match="00000.npz"):
         Atlas(root).load(0)
 

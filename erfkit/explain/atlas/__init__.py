@@ -26,9 +26,9 @@ Three rooms: :mod:`.config` (what is computed, fingerprints), :mod:`.store`
 (the files: reader and writer), :mod:`.build` (the computing).
 """
 
-from .build import build_atlas, predict_labels
+from .build import build_atlas, frame_groups, predict_labels
 from .config import ATLAS_METHODS, AtlasConfig, model_fingerprint, sequence_fingerprint
-from .store import ATLAS_FORMAT, ATLAS_VERSION, TABLE_COLUMNS, Atlas, AtlasWriter
+from .store import ATLAS_FORMAT, ATLAS_VERSION, TABLE_COLUMNS, Atlas, AtlasWriter, metrics_table
 
-__all__ = ["AtlasConfig", "Atlas", "AtlasWriter", "build_atlas", "predict_labels", "ATLAS_METHODS",
-           "ATLAS_FORMAT", "ATLAS_VERSION", "TABLE_COLUMNS", "model_fingerprint", "sequence_fingerprint"]
+__all__ = ["AtlasConfig", "Atlas", "AtlasWriter", "build_atlas", "predict_labels", "frame_groups", "ATLAS_METHODS",
+           "ATLAS_FORMAT", "ATLAS_VERSION", "TABLE_COLUMNS", "metrics_table", "model_fingerprint", "sequence_fingerprint"]

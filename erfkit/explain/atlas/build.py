@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,18 @@ from ..metrics import basic_metrics, deletion_insertion, randomized_model, sanit
 from .config import AtlasConfig, model_fingerprint, sequence_fingerprint
 from .store import ATLAS_FORMAT, ATLAS_VERSION, Atlas, AtlasWriter
 
-__all__ = ["build_atlas", "predict_labels"]
+__all__ = ["build_atlas", "predict_labels", "frame_groups"]
+
+
+def frame_groups(frames: Iterable[int], batch_size: int) -> list[list[int]]:
+    """The batches a build computes together: consecutive runs of ``batch_size`` of the sorted ``frames``.
+
+    A batch is the unit of work: it is computed whole (a resumed build redoes a
+    batch that was cut short, never a part of it), so its numbers do not depend
+    on what was done before or on which process does it.
+    """
+    ordered = sorted(set(frames))
+    return [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
 def predict_labels(model: STM, sequence: VideoSequence, *, size: Any = "checkpoint",
@@ -129,7 +140,8 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
                 frames: Iterable[int] | None = None, progress: bool = True, overwrite: bool = False,
                 label: str | None = None, size: str | tuple[int, int] | None = "checkpoint",
                 device: str | torch.device | None = None,
-                predictions: Sequence[np.ndarray] | None = None) -> Atlas:
+                predictions: Sequence[np.ndarray] | None = None, groups: Iterable[Sequence[int]] | None = None,
+                on_frame: Callable[[int], None] | None = None, finish: bool = True) -> Atlas:
     """Compute (or complete) the atlas of one video for one model.
 
     Args:
@@ -147,6 +159,12 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
         predictions: the model's labels of every frame at this ``size``
             (:func:`predict_labels`), when the caller has them; else the video
             is segmented once here.
+        groups: the batches to compute (default: :func:`frame_groups` of
+            ``frames``); a batch whose frames are all done is skipped, any other
+            is computed whole.
+        on_frame: called with each frame's index once it is written.
+        finish: write ``metrics.csv`` at the end (a process writing part of an
+            atlas beside others leaves it to the last one).
 
     Returns:
         the :class:`Atlas`.
@@ -168,11 +186,13 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
                                "path": info.path if info is not None else None},
                 "data": sequence_fingerprint(sequence), "config": cfg.to_dict(), "size": format_size(policy)}
     writer = AtlasWriter(out, identity, overwrite=overwrite)
-    wanted = sorted(set(range(n) if frames is None else frames))
-    bad = [i for i in wanted if not 0 <= i < n]
+    batches = [list(g) for g in groups] if groups is not None else \
+        frame_groups(range(n) if frames is None else frames, cfg.batch_size)
+    bad = sorted({i for g in batches for i in g if not 0 <= i < n})
     if bad:
         raise ConfigError(f"frames {bad} outside the video's {n} frames")
-    todo = [i for i in wanted if i not in writer.done]
+    done = set(writer.done)
+    todo = [g for g in batches if not set(g) <= done]
     if predictions is not None and len(predictions) != n:
         raise DataError(f"{len(predictions)} predictions for {n} frames", sequence.name)
 
@@ -194,21 +214,20 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
         v = _Video(sequence, objects, cfg.target, x_t, y_t, target_labels, preds, label, box)
         v.query_t = model.encode_query(x_t)
         v.memory_t = model.memorize(x_t, y_t)
-    need_random = cfg.sanity_every > 0 and any(i % cfg.sanity_every == 0 for i in todo)
+    need_random = cfg.sanity_every > 0 and any(i % cfg.sanity_every == 0 for g in todo for i in g)
     v.random = randomized_model(model, cfg.seed) if need_random else None
     writer.write_index(objects=v.objects, target=cfg.target,
                        frames_dir=str(sequence.frame_paths[0].parent.resolve()))  # for rendering, not identity
 
-    with tqdm(total=len(todo), desc=f"atlas {sequence.name}", unit="frame", disable=not progress) as bar:
-        _build_frames(model, v, cfg, todo, writer, bar, dev)
-    return writer.finish()
+    with tqdm(total=sum(map(len, todo)), desc=f"atlas {sequence.name}", unit="frame", disable=not progress) as bar:
+        _build_frames(model, v, cfg, todo, writer, bar, dev, on_frame)
+    return writer.finish() if finish else Atlas(writer.out)
 
 
-def _build_frames(model: STM, v: _Video, cfg: AtlasConfig, todo: list[int], writer: AtlasWriter, bar,
-                  dev: torch.device) -> None:
+def _build_frames(model: STM, v: _Video, cfg: AtlasConfig, todo: list[list[int]], writer: AtlasWriter, bar,
+                  dev: torch.device, on_frame: Callable[[int], None] | None) -> None:
     sequence, x_t, y_t, preds = v.sequence, v.x_t, v.y_t, v.preds
-    for start in range(0, len(todo), cfg.batch_size):
-        batch = todo[start:start + cfg.batch_size]
+    for batch in todo:
         xs = v.box.image(torch.cat([frame_tensor(sequence.read_frame(i), dev, x_t.dtype) for i in batch]))
         cycle = None
         losses = None
@@ -226,6 +245,8 @@ def _build_frames(model: STM, v: _Video, cfg: AtlasConfig, todo: list[int], writ
                 arrays["cycle_loss"] = losses[j].cpu().numpy().astype(np.float32)
             writer.write_frame(l, arrays, rows)
             bar.update()
+            if on_frame is not None:
+                on_frame(l)
 
 
 def _metrics(model: STM, v: _Video, l: int, x_l: torch.Tensor, maps: dict[MapKey, torch.Tensor], cfg: AtlasConfig,

@@ -7,8 +7,10 @@ Layout::
     ATLAS/frames/<frame>.metrics.json the metric rows of that frame
     ATLAS/metrics.csv                 one tidy table (checkpoint, method, frame, object, ...)
 
-Every file is written atomically and the index lists finished frames, so a
-build that is killed resumes where it stopped.
+Every file is written atomically; a frame is done when its metric rows are
+written (after its maps), so a build that is killed resumes where it stopped,
+and several processes may write frames of one atlas at once (each frame's
+files are its own; the index's ``done`` list is informational).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class Atlas:
         for key in ("frames", "objects", "done", "config", "sequence", "checkpoint"):
             if key not in self.index:
                 raise DataError(f"atlas index lacks {key!r}", index)
+        self._done: set[int] | None = None
 
     @property
     def frames(self) -> list[str]:
@@ -74,7 +77,15 @@ class Atlas:
 
     @property
     def done(self) -> set[int]:
-        return set(self.index["done"])
+        """The frames whose maps and metric rows are written (read from the folder once)."""
+        if self._done is None:
+            try:
+                names = set(os.listdir(self.path / "frames"))
+            except FileNotFoundError:
+                names = set()
+            self._done = {i for i, n in enumerate(self.frames)
+                          if f"{n}.metrics.json" in names and f"{n}.npz" in names}
+        return self._done
 
     @property
     def sequence(self) -> str:
@@ -173,8 +184,7 @@ class AtlasWriter:
                                     option="overwrite")
                 shutil.rmtree(self.out / "frames", ignore_errors=True)
             else:
-                names = self.identity["frames"]
-                self.done = [i for i in old["done"] if (self.out / "frames" / f"{names[i]}.npz").is_file()]
+                self.done = sorted(Atlas(self.out).done)
 
     def write_index(self, **extra: Any) -> None:
         """Write ``index.json`` (identity, frames done, and ``extra`` such as ``objects`` and ``target``)."""

@@ -1,0 +1,246 @@
+"""Explaining a whole dataset: every video's atlas, the work shared among processes, one metric table.
+
+::
+
+    explain_dataset(model, DavisDataset("data/synth", "val"), "atlas/cyclic", AtlasConfig())
+
+or, from the command line, under ``torchrun --nproc-per-node N -m erfkit erf
+--checkpoint C --data D --out A`` (gloo on CPU, NCCL on GPU).
+
+Layout of the store ``A`` (one per checkpoint and settings)::
+
+    A/store.json         what it holds: checkpoint, settings, input size, data, split, sequences
+    A/<sequence>/        one atlas per video (:mod:`erfkit.explain.atlas`)
+    A/metrics.csv        one row per (sequence, frame, object, method): the map metrics and the frame's J
+
+The work units are batches of frames of one video (:func:`~erfkit.explain.atlas.frame_groups`):
+unit ``i`` goes to rank ``i % world``, so no unit is done twice, and each is
+computed whole, so the numbers do not depend on how many processes run or on
+what an interrupted run left: a re-run of the same command completes what is
+missing.  Each frame's files are written atomically and are its own, so the
+processes write without locks.  Per-frame ``.npz`` files (not zarr) because
+they already give all that: lock-free writers, one frame read without loading
+a video, and the dashboard reads them as they are.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..data.davis import DavisDataset
+from ..data.letterbox import format_size, parse_size
+from ..errors import ConfigError, DataError
+from ..evaluation.measures import jaccard
+from ..files import atomic_write_json, atomic_write_text
+from ..model.checkpoint import checkpoint_input_size
+from ..model.stm import STM
+from .atlas import Atlas, AtlasConfig, build_atlas, frame_groups, metrics_table, model_fingerprint
+from .metrics import METRIC_COLUMNS
+
+__all__ = ["explain_dataset", "DatasetStore", "DATASET_COLUMNS", "STORE_FILE"]
+
+STORE_FILE = "store.json"
+STORE_FORMAT = "erfkit-explanations"
+DATASET_COLUMNS = ["sequence", "frame", "object", "method", *METRIC_COLUMNS, "J", "checkpoint", "target"]
+
+
+@dataclass
+class DatasetStore:
+    """A dataset's explanations on disk (see the module's layout).
+
+    Args:
+        path: the store folder (holding ``store.json``).
+    """
+
+    path: Path
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        f = self.path / STORE_FILE
+        if not f.is_file():
+            raise DataError(f"not an explanation store (no {STORE_FILE})", self.path)
+        try:
+            self.identity = json.loads(f.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(f"malformed {STORE_FILE} ({e})", f) from None
+        if not isinstance(self.identity, dict) or self.identity.get("format") != STORE_FORMAT:
+            raise DataError("not an erfkit explanation store", f)
+
+    @property
+    def sequences(self) -> list[str]:
+        return list(self.identity["sequences"])
+
+    def atlas(self, sequence: str) -> Atlas:
+        """The atlas of one video."""
+        if sequence not in self.sequences:
+            raise DataError(f"sequence {sequence!r} is not in this store", self.path)
+        return Atlas(self.path / sequence)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows of ``metrics.csv`` (numbers as floats, NaN where empty)."""
+        f = self.path / "metrics.csv"
+        if not f.is_file():
+            raise DataError("the store has no metrics.csv (is the run finished?)", self.path)
+        with open(f, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        for r in rows:
+            for c in (*METRIC_COLUMNS, "J"):
+                r[c] = float(r[c]) if r.get(c) not in (None, "") else float("nan")
+            r["object"] = int(r["object"])
+        return rows
+
+
+def _identity(model: STM, dataset: DavisDataset, names: list[str], cfg: AtlasConfig, size: Any) -> dict[str, Any]:
+    info = model.checkpoint
+    policy = checkpoint_input_size(model) if size == "checkpoint" else parse_size(size)
+    identity = {"format": STORE_FORMAT, "version": 1,
+                "checkpoint": {"sha256": model_fingerprint(model),
+                               "label": info.label if info is not None else model.config.name,
+                               "path": info.path if info is not None else None},
+                "config": cfg.to_dict(), "size": format_size(policy), "data": str(dataset.root.resolve()),
+                "split": dataset.split, "sequences": names}
+    return json.loads(json.dumps(identity))  # as stored (tuples become lists), for comparisons
+
+
+def _difference(old: dict, new: dict) -> str | None:
+    """What differs between two identities, in a few words (``None``: the same)."""
+    for key in ("checkpoint", "config", "size", "split", "sequences", "data"):
+        a, b = old.get(key), new.get(key)
+        if key == "checkpoint":
+            a, b = (a or {}).get("sha256"), (b or {}).get("sha256")
+        if a != b:
+            if key == "config":
+                diff = sorted(k for k in set(a or {}) | set(b or {}) if (a or {}).get(k) != (b or {}).get(k))
+                return f"settings differ ({', '.join(diff)})"
+            if key == "checkpoint":
+                return "it was written by another checkpoint"
+            return f"{key} differs ({a!r} there, {b!r} here)"
+    return None
+
+
+def _open_store(out: Path, identity: dict, overwrite: bool) -> None:
+    """Check (or create) ``out/store.json``; refuse a store of another identity unless ``overwrite``."""
+    f = out / STORE_FILE
+    if f.is_file():
+        old = DatasetStore(out).identity
+        why = _difference(old, identity)
+        if why is not None:
+            if not overwrite:
+                raise DataError(f"the store holds other explanations: {why}", out, option="overwrite")
+            for name in old.get("sequences", []):
+                shutil.rmtree(out / name, ignore_errors=True)
+    atomic_write_json(f, identity)
+
+
+def _frame_j(atlas: Atlas, video, index: int) -> dict[int, float]:
+    """Each object's J at frame ``index`` (the stored prediction against the ground truth; none without it)."""
+    if index not in video.annotation_paths:
+        return {}
+    gt = video.read_annotation(index)
+    gt = np.where(gt == 255, 0, gt)
+    pred = atlas.load(index, ["pred"]).get("pred")
+    if pred is None:
+        return {}
+    return {o: float(jaccard(pred == o, gt == o)) for o in atlas.objects}
+
+
+def write_table(out: Path, dataset: DavisDataset, names: list[str]) -> Path:
+    """``out/metrics.csv`` and each video's ``metrics.csv``, from every finished frame."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, DATASET_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for name in names:
+        atlas = Atlas(out / name)
+        video = dataset[name]
+        atlas_rows = atlas.metrics()
+        atomic_write_text(out / name / "metrics.csv", metrics_table(atlas_rows))
+        js: dict[str, dict[int, float]] = {}
+        for r in atlas_rows:
+            if r["frame"] not in js:
+                js[r["frame"]] = _frame_j(atlas, video, atlas.frames.index(r["frame"]))
+            j = js[r["frame"]].get(int(r["object"]), float("nan"))
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in {**r, "J": j}.items()})
+    path = out / "metrics.csv"
+    atomic_write_text(path, buf.getvalue())
+    return path
+
+
+def explain_dataset(model: STM, dataset: DavisDataset, out: str | os.PathLike, config: AtlasConfig | None = None, *,
+                    sequences: Sequence[str] | None = None, size: Any = "checkpoint", rank: int = 0, world: int = 1,
+                    barrier: Callable[[], None] | None = None, progress: bool = True,
+                    overwrite: bool = False) -> DatasetStore:
+    """Explain every video of ``dataset`` (or ``sequences``) into the store ``out``; this process's share.
+
+    Args:
+        model: the STM.
+        dataset: the split.
+        out: the store folder.
+        config: what to compute (the atlas settings).
+        sequences: only these videos (default: every video of the split).
+        size: the network's input size (``"checkpoint"``, ``"HxW"``, ``"native"``).
+        rank, world: this process's rank and the number of processes; unit ``i`` is rank ``i % world``'s.
+        barrier: waits for every process (e.g. ``torch.distributed.barrier``); needed when ``world > 1``.
+        progress: a progress bar (rank 0), counting the frames done in the whole store.
+        overwrite: replace a store of other settings, checkpoint or data.
+
+    Returns:
+        the :class:`DatasetStore` (its ``metrics.csv`` written by rank 0 once every rank is done).
+
+    Raises:
+        DataError: a sequence the split lacks, a store of another identity.
+    """
+    cfg = config or AtlasConfig()
+    if world > 1 and barrier is None:
+        raise ConfigError("several processes need a barrier")
+    names = list(dataset.names if sequences is None else sequences)
+    missing = [s for s in names if s not in dataset.names]
+    if missing:
+        raise DataError(f"not in split {dataset.split!r}: {', '.join(missing)}", dataset.root)
+    if not names:
+        raise DataError(f"split {dataset.split!r} holds no video", dataset.root)
+    out = Path(out)
+    identity = _identity(model, dataset, names, cfg, size)
+    if rank == 0:
+        _open_store(out, identity, overwrite)
+    if barrier is not None:
+        barrier()
+    if rank != 0 and _difference(DatasetStore(out).identity, identity) is not None:
+        raise DataError("the store was opened with other settings by rank 0", out)
+    units = [(name, group) for name in names for group in frame_groups(range(len(dataset[name])), cfg.batch_size)]
+    mine: dict[str, list[list[int]]] = {}
+    for i, (name, group) in enumerate(units):
+        if i % world == rank:
+            mine.setdefault(name, []).append(group)
+    total = sum(len(g) for _, g in units)
+    with tqdm(total=total, desc="explain", unit="frame", disable=not (progress and rank == 0)) as bar:
+        def count(_: int) -> None:  # frames done in the whole store, by every process
+            if rank == 0:
+                bar.n = sum(len(Atlas(out / n).done) for n in names if (out / n / "index.json").is_file())
+                bar.refresh()
+
+        count(0)
+        for name, groups in mine.items():
+            bar.set_postfix_str(name)
+            build_atlas(model, dataset[name], out / name, cfg, groups=groups, progress=False, size=size,
+                        on_frame=count, finish=False)
+    if barrier is not None:
+        barrier()
+    if rank == 0:
+        incomplete = [n for n in names if len(Atlas(out / n).done) != len(dataset[n])]
+        if incomplete:
+            raise DataError(f"{len(incomplete)} video(s) are incomplete after the run (first: {incomplete[0]}); "
+                            "run the same command again", out)
+        write_table(out, dataset, names)
+    if barrier is not None:
+        barrier()
+    return DatasetStore(out)

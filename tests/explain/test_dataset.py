@@ -1,0 +1,109 @@
+"""Explaining a whole split: one store, sharded under torchrun, resumable after SIGKILL, refusals."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from erfkit.cli import main
+from erfkit.data import DavisDataset
+from erfkit.explain.dataset import DATASET_COLUMNS, DatasetStore
+from erfkit.model import build_model
+from erfkit.model.checkpoint import save_checkpoint
+
+ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+SETTINGS = ["--methods", "cycle,classic", "--steps", "3", "--batch-size", "3", "--metrics-every", "4",
+            "--sanity-every", "0"]
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_synth, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ds")
+    ckpt = save_checkpoint(build_model("stm-tiny", seed=0), root / "ck", {"label": "tiny"})
+    names = DavisDataset(tiny_synth, "val").names[:2]
+    return tiny_synth, ckpt, names
+
+
+def _cmd(data, ckpt, names, out, *extra):
+    return ["erf", "--checkpoint", str(ckpt), "--data", str(data), "--sequences", ",".join(names),
+            "--out", str(out), *SETTINGS, *extra]
+
+
+def _run(args: list[str], torchrun: int = 0) -> None:
+    head = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(torchrun), "--master-port",
+            str(29500 + os.getpid() % 1000), "-m", "erfkit"] if torchrun else \
+        [sys.executable, "-m", "erfkit"]
+    res = subprocess.run(head + args, env=ENV, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def reference(setup, tmp_path_factory):
+    """One process, uninterrupted."""
+    data, ckpt, names = setup
+    out = tmp_path_factory.mktemp("ref") / "store"
+    _run(_cmd(data, ckpt, names, out))
+    return out
+
+
+def test_one_store_one_table(reference, setup):
+    data, _, names = setup
+    store = DatasetStore(reference)
+    assert store.sequences == names and store.identity["config"]["steps"] == 3
+    rows = store.rows()
+    with open(reference / "metrics.csv", newline="") as f:
+        assert next(csv.reader(f)) == DATASET_COLUMNS
+    ds = DavisDataset(data, "val")
+    objects = {n: len(ds[n].object_frames) for n in names}
+    assert len(rows) == sum(len(ds[n]) * objects[n] * 3 for n in names)  # 3 maps per (frame, object)
+    assert {r["sequence"] for r in rows} == set(names)
+    assert all(0 <= r["J"] <= 1 for r in rows)  # every synthetic frame has ground truth
+    assert any(r["deletion"] == r["deletion"] for r in rows)  # computed on every 4th frame
+    for n in names:
+        assert (reference / n / "metrics.csv").is_file() and len(store.atlas(n).done) == len(ds[n])
+
+
+def test_two_processes_give_the_same_table(reference, setup, tmp_path):
+    data, ckpt, names = setup
+    out = tmp_path / "store"
+    _run(_cmd(data, ckpt, names, out), torchrun=2)
+    assert (out / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
+
+
+def test_killed_then_rerun_gives_the_same_table(reference, setup, tmp_path):
+    data, ckpt, names = setup
+    out = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-m", "erfkit", *_cmd(data, ckpt, names, out)], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline and len(list(out.glob("*/frames/*.metrics.json"))) < 4:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "finished before it could be killed"
+    assert not (out / "metrics.csv").exists()
+    _run(_cmd(data, ckpt, names, out))
+    assert (out / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
+
+
+def test_refusals_are_one_line(reference, setup, tmp_path, capsys):
+    data, ckpt, names = setup
+    other = save_checkpoint(build_model("stm-tiny", seed=3), tmp_path / "other")
+    cases = [(_cmd(data, ckpt, names, reference)[:-len(SETTINGS)] + [*SETTINGS[:2], "--steps", "4", *SETTINGS[4:]],
+              "settings differ (steps)"),
+             (["erf", "--checkpoint", str(other), *_cmd(data, ckpt, names, reference)[3:]], "another checkpoint"),
+             (_cmd(data, ckpt, names[:1], reference), "sequences differs"),
+             (_cmd(data, ckpt, ["nope"], tmp_path / "x"), "not in split 'val': nope")]
+    before = (reference / "metrics.csv").read_text()
+    for args, fragment in cases:
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith("erfkit: error: ") and fragment in err, err
+    assert (reference / "metrics.csv").read_text() == before  # nothing lost
