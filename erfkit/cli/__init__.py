@@ -24,6 +24,7 @@ VERBS = {
     "memory": "erfkit.cli.memory",
     "onset": "erfkit.cli.onset",
     "render": "erfkit.cli.render",
+    "compare": "erfkit.cli.compare",
     "experiment": "erfkit.cli.experiment",
     "dashboard": "erfkit.cli.dashboard",
     "figures": "erfkit.cli.figures",

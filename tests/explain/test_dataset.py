@@ -107,3 +107,13 @@ def test_refusals_are_one_line(reference, setup, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert err.startswith("erfkit: error: ") and fragment in err, err
     assert (reference / "metrics.csv").read_text() == before  # nothing lost
+
+
+def test_compare_two_real_stores(reference, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["compare", str(reference), str(reference), "--out", str(out), "--reps", "200"]) == 0
+    with open(out / "report.csv", newline="") as f:
+        rows = {r["metric"]: r for r in csv.DictReader(f)}
+    assert {"cycle/energy", "erf_memory/pointing", "J"} <= set(rows)
+    assert float(rows["cycle/energy"]["difference"]) == 0 and float(rows["cycle/energy"]["p_value"]) == 1
+    assert (out / "report.html").is_file()
