@@ -6,8 +6,8 @@ import json
 
 from .common import RESULTS, ROOT
 
-ORDER = ["seeds", "fps", "eval_speed", "gc_speed", "cycle_erf_speed", "train_step", "dashboard_latency", "long_video",
-         "real_video"]
+ORDER = ["seeds", "fps", "eval_speed", "gc_speed", "cycle_erf_speed", "erf_throughput", "train_step",
+         "dashboard_latency", "long_video", "real_video"]
 
 
 def _head(r: dict, title: str) -> list[str]:
@@ -104,6 +104,22 @@ def cycle_erf_speed(r: dict) -> list[str]:
             f"between the two maps: {r['float32_max_abs_difference']:.2e} (maps reach {r['map_max']:.2f}); in float64 "
             "they agree within 1e-5 (tests/explain/test_cycle_erf.py) - in float32 a 1e-7 difference can flip a "
             "max-pool or ReLU decision after a few large steps."]
+    return out
+
+
+def erf_throughput(r: dict) -> list[str]:
+    out = _head(r, "Cycle-ERF throughput: 1 and 2 processes, and the floor (issue: dataset-scale explanations)")
+    out += [f"M = {r['steps']} steps, batches of {r['batch_size']}, float32, {r['device']}; reference frames of the "
+            "benchmark video letterboxed to 240x427, target its first frame. 2 processes: one core each, each half "
+            "of the frames, started together (what `torchrun --nproc-per-node 2 -m erfkit erf` does with its units). "
+            "Floor: the same M forward and backward passes of the memory path alone (memorize from the cached stem, "
+            "decode from the cached query features, gradient of a plain sum), timed alone. Medians.", "",
+            "| model | frames | 1 process fps | 2 processes fps | floor fps | 1 process / floor (target <= 1.15) |",
+            "|---|---|---|---|---|---|"]
+    for preset, v in r["models"].items():
+        two = f"{v['fps_2']:.3f}" if "fps_2" in v else "-"
+        out.append(f"| {preset} ({v['model']}) | {v['frames']} | {v['fps_1']:.3f} | {two} | {v['fps_floor']:.3f} | "
+                   f"{v['ratio_to_floor']:.3f} ({_ok(v['ratio_to_floor'] <= 1.15)}) |")
     return out
 
 
