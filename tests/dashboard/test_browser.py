@@ -97,12 +97,12 @@ def test_dashboard_renders_in_chromium(server):
         assert page.locator('[data-testid="stAlert"]').filter(has_text="error").count() == 0
         page.screenshot(path=str(SHOTS / "dashboard-first-view.png"), full_page=True)
 
-        before = page.get_by_text("frame 00000").count()
+        before = page.get_by_text("frame 00001").count()  # the view starts on frame 1 (the target is 0)
         thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
         thumb.focus()
         thumb.press("ArrowRight")
         page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')]"
-                               ".some(e => e.textContent.includes('frame 00001'))", timeout=180_000)
+                               ".some(e => e.textContent.includes('frame 00002'))", timeout=180_000)
         _wait_until_idle(page)
         assert before > 0 and page.locator('[data-testid="stException"]').count() == 0
-        page.screenshot(path=str(SHOTS / "dashboard-frame-1.png"), full_page=True)
+        page.screenshot(path=str(SHOTS / "dashboard-frame-2.png"), full_page=True)
