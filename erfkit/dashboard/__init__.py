@@ -15,7 +15,8 @@ from typing import Any
 from .settings import DEFAULT_CHECKPOINTS, DashboardSettings
 
 __all__ = ["DashboardSettings", "DEFAULT_CHECKPOINTS", "APP", "Comparison", "FrameView", "VideoSummary",
-           "MetricTables", "ViewSettings", "SALIENCY_METHODS", "open_dataset", "load_model", "find_atlases"]
+           "MetricTables", "ViewSettings", "SALIENCY_METHODS", "open_dataset", "load_model", "find_atlases",
+           "DatasetOverview", "find_stores", "model_fingerprint"]
 
 #: the page, shipped with the package
 APP = Path(__file__).with_name("app.py")
@@ -28,6 +29,9 @@ _LAZY = {
     "ViewSettings": "erfkit.explain.views",
     "find_atlases": "erfkit.explain.views",
     "SALIENCY_METHODS": "erfkit.explain.attribution",
+    "DatasetOverview": "erfkit.dashboard.overview",
+    "find_stores": "erfkit.dashboard.overview",
+    "model_fingerprint": "erfkit.explain.atlas",
 }
 
 

@@ -9,14 +9,15 @@ the page: layout and session state.  What it shows is computed by
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
 
 import streamlit as st
 
-from erfkit.dashboard import (SALIENCY_METHODS, Comparison, DashboardSettings, ViewSettings, find_atlases,
-                              load_model, open_dataset)
+from erfkit.dashboard import (SALIENCY_METHODS, Comparison, DashboardSettings, DatasetOverview, ViewSettings,
+                              find_atlases, find_stores, load_model, model_fingerprint, open_dataset)
 from erfkit.errors import ErfkitError
 
 st.set_page_config(page_title="erfkit: what does the model look at?", layout="wide")
@@ -44,10 +45,18 @@ def get_atlases(roots: tuple[str, ...]):
 
 
 @st.cache_resource(show_spinner=False)
-def get_comparison(root: str, split: str, sequence: str, ckpts: tuple[str, str]) -> Comparison:
-    settings = DashboardSettings(root, split, ckpts, SETTINGS.atlas, SETTINGS.cache, SETTINGS.size)
-    return Comparison.open(settings, sequence, dataset=get_dataset(root, split),
-                           atlases=get_atlases(SETTINGS.atlas), models={c: get_model(c) for c in ckpts})
+def get_comparison(settings: DashboardSettings, sequence: str) -> Comparison:
+    return Comparison.open(settings, sequence, dataset=get_dataset(settings.data, settings.split),
+                           atlases=get_atlases(settings.atlas), models={c: get_model(c) for c in settings.checkpoints})
+
+
+@st.cache_resource(show_spinner="comparing the explanation stores ...")
+def get_overview(settings: DashboardSettings) -> DatasetOverview | None:
+    stores = find_stores(settings.atlas)
+    if not stores:
+        return None
+    return DatasetOverview.find(stores, *(model_fingerprint(get_model(c)) for c in settings.checkpoints),
+                                settings.data, settings.split)
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
@@ -75,6 +84,11 @@ class Choices:
     shared: bool
     scale: str
 
+    @property
+    def settings(self) -> DashboardSettings:
+        """The page's settings with the dataset and checkpoints chosen here."""
+        return dataclasses.replace(SETTINGS, data=self.root, split=self.split, checkpoints=self.ckpts)
+
 
 # ---------------------------------------------------------------------- sidebar
 def sidebar() -> Choices:
@@ -87,6 +101,8 @@ def sidebar() -> Choices:
     except ErfkitError as e:
         fail(f"Cannot open the dataset: {e}")
     names = ds.names
+    if st.session_state.get("next_sequence") in names:  # chosen on the dataset page
+        st.session_state["sequence"] = st.session_state.pop("next_sequence")
     default = next((i for i, n in enumerate(names) if "distractor" in n), 0)
     sequence = sb.selectbox("sequence", names, index=default, key="sequence")
     sb.header("Checkpoints")
@@ -123,13 +139,14 @@ def sidebar() -> Choices:
 def main() -> None:
     c = sidebar()
     try:
-        cmp = get_comparison(c.root, c.split, c.sequence, c.ckpts)
+        cmp = get_comparison(c.settings, c.sequence)
     except ErfkitError as e:
         fail(f"Cannot load checkpoint: {e}")
     video = cmp.video
     with st.spinner("segmenting the video ..."):
         summaries = cmp.summary(c.view)
     st.title("What does each checkpoint look at?")
+    dataset_page(c)
     cols = st.columns(4)
     cols[0].metric("sequence", video.name)
     cols[1].metric("frames", len(video))
@@ -182,6 +199,32 @@ def main() -> None:
         time.sleep(0.4)
         st.session_state["next_frame"] = (frame + 1) % len(video)
         st.rerun()
+
+
+def dataset_page(c: Choices) -> None:
+    """When both checkpoints have a store of this dataset: the per-video differences; a row opens its video."""
+    try:
+        overview = get_overview(c.settings)
+    except ErfkitError as e:
+        st.warning(f"The explanation stores cannot be compared: {e}")
+        return
+    if overview is None:
+        return
+    with st.expander(f"Dataset: B - A over {len(overview.a.sequences)} videos (stores {overview.a.path.name} and "
+                     f"{overview.b.path.name})", expanded=True):
+        st.caption("95% intervals: bootstrap resampling videos; p: sign test over videos. Click a row to open "
+                   "its video; click a header to sort.")
+        st.dataframe(overview.summary(), hide_index=True, key="dataset_summary")
+        table = overview.per_video()
+        picked = st.dataframe(table, hide_index=True, key="dataset_videos", on_select="rerun",
+                              selection_mode="single-row")
+        rows = picked.selection.rows if picked is not None else []
+        pick = rows[0] if rows else None
+        if pick is not None and pick != st.session_state.get("dataset_pick"):  # a new click, not a kept one
+            st.session_state["dataset_pick"] = pick
+            if table["video"].iloc[pick] != c.sequence:
+                st.session_state["next_sequence"] = table["video"].iloc[pick]
+                st.rerun()
 
 
 def metrics_tab(cmp: Comparison, c: Choices, frame: int, summaries) -> None:

@@ -65,3 +65,23 @@ def test_targets_are_frames_with_a_mask_and_the_view_starts_elsewhere(app):
     assert at.slider(key="frame").value == 1  # the reference differs from the target (frame 0)
     options = at.selectbox(key="target").options
     assert options == [f"{t:05d}" for t in range(8)]  # shown by name; the synthetic videos have a mask on every frame
+
+
+def test_the_dashboard_opens_on_the_dataset_when_stores_exist(dashboard_env, monkeypatch, tmp_path):
+    from erfkit.data import DavisDataset
+    from erfkit.explain import AtlasConfig
+    from erfkit.explain.dataset import explain_dataset
+    from erfkit.model.checkpoint import load_checkpoint
+
+    ds = DavisDataset(dashboard_env.data, "val")
+    cfg = AtlasConfig(methods=("cycle",), steps=2, metrics_every=0, sanity_every=0)
+    for label, ckpt in zip("AB", dashboard_env.checkpoints):
+        explain_dataset(load_checkpoint(ckpt), ds, tmp_path / label, cfg, progress=False)
+    use_settings(monkeypatch, dataclasses.replace(dashboard_env, atlas=(str(tmp_path),)))
+    at = AppTest.from_file(str(APP), default_timeout=180).run()
+    assert not at.exception, at.exception
+    assert at.expander and at.expander[0].label.startswith(f"Dataset: B - A over {len(ds.names)} videos")
+    videos = at.dataframe(key="dataset_videos").value
+    assert list(videos["video"]) == sorted(ds.names) and "cycle/energy (B - A)" in videos
+    summary = next(d.value for d in at.dataframe if "metric" in d.value)
+    assert "cycle/energy" in list(summary["metric"]) and "B - A" in summary

@@ -140,3 +140,24 @@ def test_settings_travel_to_the_page_as_one_argument(tmp_path, monkeypatch):
     sent = DashboardSettings.from_argv(cmd[cmd.index("--") + 1:])
     assert sent.data == str(data.resolve()) and sent.checkpoints == (str(Path(ckpt).resolve()),) * 2
     assert sent.size == "64x112" and Path(sent.cache).is_absolute()
+
+
+def test_dataset_overview_of_two_stores(setup, tmp_path):
+    from erfkit.dashboard import DatasetOverview, find_stores, model_fingerprint
+    from erfkit.explain.dataset import explain_dataset
+
+    root, paths, ds, name = setup
+    names = ds.names[:2]
+    models = [load_checkpoint(p) for p in paths]
+    for label, m in zip("AB", models):
+        explain_dataset(m, ds, tmp_path / "stores" / label, STORED, sequences=names, progress=False)
+    stores = find_stores([tmp_path / "stores"])
+    assert len(stores) == 2
+    ov = DatasetOverview.find(stores, *(model_fingerprint(m) for m in models), ds.root, "val", reps=200)
+    assert ov is not None and ov.a.path.name == "A" and ov.b.path.name == "B"
+    table = ov.per_video()
+    assert list(table["video"]) == sorted(names) and "cycle/energy (B - A)" in table and "J (B - A)" in table
+    summary = ov.summary()
+    assert {"metric", "n", "A", "B", "B - A", "ci_low", "ci_high", "p_value"} <= set(summary.columns)
+    # the stores of B against A's checkpoint twice: nothing matches
+    assert DatasetOverview.find(stores, model_fingerprint(models[0]), "0" * 64, ds.root, "val") is None
