@@ -14,9 +14,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json"]
+from .errors import ErfkitError
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "find_readable"]
+
+T = TypeVar("T")
 
 
 def _file_mode() -> int:
@@ -71,3 +75,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def find_readable(roots: Iterable[str | os.PathLike], filename: str, open_fn: Callable[[Path], T]) -> list[T]:
+    """``open_fn(folder)`` of every folder under ``roots`` holding ``filename``; those it refuses are skipped.
+
+    ``open_fn`` refuses a folder by raising :class:`~erfkit.errors.ErfkitError`
+    (not ours, or damaged) or :class:`OSError` (unreadable).  Missing roots are skipped.
+    """
+    out = []
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        for f in sorted(root.rglob(filename)):
+            try:
+                out.append(open_fn(f.parent))
+            except (ErfkitError, OSError):
+                continue
+    return out

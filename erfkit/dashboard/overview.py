@@ -17,6 +17,7 @@ from typing import Iterable
 import pandas as pd
 
 from ..errors import ErfkitError
+from ..files import find_readable
 from ..explain.compare import PairedDifference, compare_stores
 from ..explain.dataset import STORE_FILE, DatasetStore
 
@@ -28,17 +29,7 @@ SHOWN = ("cycle/energy", "cycle/pointing", "cycle/area50", "J")
 
 def find_stores(roots: Iterable[str | os.PathLike]) -> list[DatasetStore]:
     """Every readable explanation store under the given folders."""
-    out = []
-    for root in roots:
-        root = Path(root)
-        if not root.is_dir():
-            continue
-        for f in sorted(root.rglob(STORE_FILE)):
-            try:
-                out.append(DatasetStore(f.parent))
-            except ErfkitError:  # not a store, or a damaged one: skip it
-                continue
-    return out
+    return find_readable(roots, STORE_FILE, DatasetStore)
 
 
 @dataclass

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..data.letterbox import format_size, parse_size
 from ..data.video import VideoSequence
-from ..files import atomic_write_bytes
+from ..files import atomic_write_bytes, find_readable
 from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM
 from .atlas import Atlas, AtlasConfig, build_atlas, model_fingerprint, predict_labels, sequence_fingerprint
@@ -73,17 +73,7 @@ def _provides(atlas: Atlas, key: MapKey, s: ViewSettings, size: str) -> bool:
 
 def find_atlases(roots: Iterable[str | os.PathLike]) -> list[Atlas]:
     """Every readable atlas under the given folders."""
-    out = []
-    for root in roots:
-        root = Path(root)
-        if not root.is_dir():
-            continue
-        for index in sorted(root.rglob("index.json")):
-            try:
-                out.append(Atlas(index.parent))
-            except Exception:  # not an atlas, or a damaged one: skip it
-                continue
-    return out
+    return find_readable(roots, "index.json", Atlas)
 
 
 class MapStore:
