@@ -16,7 +16,7 @@ from .settings import DEFAULT_CHECKPOINTS, DashboardSettings
 
 __all__ = ["DashboardSettings", "DEFAULT_CHECKPOINTS", "APP", "Comparison", "FrameView", "VideoSummary",
            "MetricTables", "ViewSettings", "SALIENCY_METHODS", "open_dataset", "load_model", "find_atlases",
-           "DatasetOverview", "find_stores", "model_fingerprint"]
+           "DatasetOverview", "find_stores", "model_fingerprint", "CYCLE"]
 
 #: the page, shipped with the package
 APP = Path(__file__).with_name("app.py")
@@ -32,6 +32,7 @@ _LAZY = {
     "DatasetOverview": "erfkit.dashboard.overview",
     "find_stores": "erfkit.dashboard.overview",
     "model_fingerprint": "erfkit.explain.atlas",
+    "CYCLE": "erfkit.explain.keys",
 }
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from erfkit.dashboard import (SALIENCY_METHODS, Comparison, DashboardSettings, DatasetOverview, ViewSettings,
+from erfkit.dashboard import (CYCLE, SALIENCY_METHODS, Comparison, DashboardSettings, DatasetOverview, ViewSettings,
                               find_atlases, find_stores, load_model, model_fingerprint, open_dataset)
 from erfkit.errors import ErfkitError
 
@@ -187,6 +187,22 @@ def main() -> None:
                                "application/pdf", key="export_pdf", on_click="ignore")
     exports[2].download_button("Maps (.npz)", view.npz_bytes, f"{view.stem}.npz", "application/octet-stream",
                                key="export_npz", on_click="ignore")
+    with st.expander("Animations and masks"):
+        st.caption("The selected object's map on every frame computed so far (one scale), and each checkpoint's "
+                   "masks in DAVIS format.")
+        cols = st.columns(4)
+        for i, label in enumerate(cmp.labels):
+            for j, fmt in enumerate(("gif", "mp4")):
+                cols[2 * i + j].download_button(
+                    f"{'AB'[i]}: cycle-ERF ({fmt.upper()})",
+                    lambda i=i, fmt=fmt: cmp.animation(i, CYCLE, c.obj, c.view, fmt, c.scale),
+                    f"{video.name}-{'AB'[i]}-cycle.{fmt}", f"image/{fmt}" if fmt == "gif" else "video/mp4",
+                    key=f"anim_{i}_{fmt}", on_click="ignore")
+        cols = st.columns(4)
+        for i, label in enumerate(cmp.labels):
+            cols[i].download_button(f"{'AB'[i]}: masks (DAVIS zip)", lambda i=i: cmp.masks_zip(i, c.view),
+                                    f"{video.name}-{'AB'[i]}-masks.zip", "application/zip", key=f"masks_{i}",
+                                    on_click="ignore")
     tabs = st.tabs(["Metrics", "Overview", "About"])
     with tabs[0]:
         metrics_tab(cmp, c, frame, summaries)

@@ -16,22 +16,27 @@ running the model.
 from __future__ import annotations
 
 import io
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
 from ..data.davis import DavisDataset
+from ..data.masks import mask_bytes
 from ..data.video import VideoSequence
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..evaluation.video import has_ground_truth, score_video
 from ..explain.atlas import Atlas
 from ..explain.keys import CYCLE, MapKey
 from ..explain.views import MapStore, ViewSettings, find_atlases
 from ..model.checkpoint import load_checkpoint
 from ..viz.maps import display_values
-from ..viz.render import difference_panel, frame_with_outlines, map_panel, thumbnail
+from ..viz.render import difference_panel, frame_with_outlines, map_panel, map_panels, thumbnail
+from ..viz.video import write_animation
 from .settings import DashboardSettings
 
 __all__ = ["Comparison", "FrameView", "VideoSummary", "MetricTables", "SIDES"]
@@ -249,6 +254,34 @@ class Comparison:
         a, b = (s.get(frame, [CYCLE], view)[CYCLE][k].astype(np.float32) for s in self.stores)
         va, vb = display_values([a, b], scale, True)
         return [thumbnail(image), thumbnail(map_panel(va, image)), thumbnail(map_panel(vb, image))]
+
+    # ---------------------------------------------------------------- downloads
+    def animation(self, side: int, key: MapKey, obj: int, view: ViewSettings, fmt: str = "gif",
+                  scale: str = "log", fps: float = 8.0) -> bytes:
+        """Checkpoint ``side``'s map ``key`` of ``obj`` on every frame computed so far, as a GIF or MP4.
+
+        Raises:
+            DataError: no frame has that map yet.
+        """
+        store = self.stores[side]
+        frames = sorted(store.available(key, view))
+        if not frames:
+            raise DataError(f"no frame has its {key.title} computed yet", self.video.name)
+        k = self.objects.index(obj)
+        data = [store.get(t, [key], view) for t in frames]
+        images = map_panels([d[key][k].astype(np.float32) for d in data],
+                            [self.video.read_frame(t) for t in frames], [d["pred"] == obj for d in data], scale)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_animation(Path(tmp) / f"a.{fmt}", images, fps)
+            return path.read_bytes()
+
+    def masks_zip(self, side: int, view: ViewSettings) -> bytes:
+        """Checkpoint ``side``'s segmentation of every frame as DAVIS-format PNGs (``<video>/<frame>.png``), zipped."""
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:  # PNGs are compressed already
+            for t, labels in enumerate(self.stores[side].labels(view)):
+                z.writestr(f"{self.video.name}/{self.video.frame_name(t)}.png", mask_bytes(labels))
+        return buf.getvalue()
 
     # ------------------------------------------------------------------ metrics
     def metrics(self, view: ViewSettings, obj: int, frame: int, summaries: list[VideoSummary]) -> MetricTables:

@@ -21,8 +21,7 @@ from ..data.video import FRAME_SUFFIXES
 from ..errors import ConfigError, DataError
 from ..explain.atlas import Atlas
 from ..explain.keys import CYCLE, MapKey
-from ..viz.maps import display_values
-from ..viz.render import map_panel
+from ..viz.render import map_panels
 from ..viz.video import write_animation
 
 __all__ = ["render_atlas", "atlas_frames_dir"]
@@ -83,8 +82,5 @@ def render_atlas(atlas: Atlas, out: str | os.PathLike, *, key: MapKey | str = CY
         preds.append(data["pred"] == obj)
         if atlas.frames[i] not in paths:
             raise DataError(f"no frame {atlas.frames[i]} in the frames folder", folder)
-    shown = display_values(maps, scale, shared=True)
-    top = max(float(m.max()) for m in maps)
-    images = [map_panel(v, read_frame(paths[atlas.frames[i]]), p, top, scale)
-              for v, p, i in zip(shown, preds, done)]
+    images = map_panels(maps, [read_frame(paths[atlas.frames[i]]) for i in done], preds, scale)
     return write_animation(out, images, fps)

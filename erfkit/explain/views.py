@@ -129,7 +129,7 @@ class MapStore:
     def _sources(self, key: MapKey, s: ViewSettings) -> list[Atlas]:
         found = [a for a in self.atlases if _provides(a, key, s, self.size(s))]
         cached = self._cached(self._cache_dir(key.group, s))
-        return found + ([cached] if cached is not None else [])
+        return found + ([cached] if cached is not None and key in cached.map_keys else [])
 
     def available(self, key: MapKey, s: ViewSettings) -> set[int]:
         """Frames whose ``key`` map is ready without computing."""

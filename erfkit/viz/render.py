@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .style import DIFF_CMAP, GT_COLOR, HEAT_CMAP, PRED_COLOR
 
-__all__ = ["lut", "colorize", "frame_with_outlines", "map_panel", "difference_panel", "thumbnail"]
+__all__ = ["lut", "colorize", "frame_with_outlines", "map_panel", "map_panels", "difference_panel", "thumbnail"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -111,6 +111,20 @@ def map_panel(values: np.ndarray, frame: np.ndarray | None = None, mask: np.ndar
     bar = _colorbar(img.shape[0], cmap, "0", high, label)
     gap = np.full((img.shape[0], 4, 3), 255, np.uint8)
     return np.concatenate([img, gap, bar], axis=1)
+
+
+def map_panels(maps: list[np.ndarray], frames: list[np.ndarray], masks: list[np.ndarray | None],
+               scale: str = "log") -> list[np.ndarray]:
+    """Panels of many frames on ONE scale (an animation's): each ``[H, W]`` map over its frame, outlined.
+
+    The display values are ``log10(1 + map)`` (or linear) over the maximum of
+    every map, and the colour bar shows that raw maximum.
+    """
+    from .maps import display_values
+
+    shown = display_values(maps, scale, shared=True)
+    top = max((float(np.max(m)) for m in maps), default=0.0)
+    return [map_panel(v, f, m, top, scale) for v, f, m in zip(shown, frames, masks)]
 
 
 def difference_panel(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

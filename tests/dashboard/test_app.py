@@ -30,7 +30,9 @@ def test_first_view_shows_both_checkpoints(app):
                  "A - B: cycle-ERF"):
         assert name in caps
     assert len(app.get("image")) >= 12
-    assert [b.label for b in app.get("download_button")] == ["Export view (PNG)", "Export view (PDF)", "Maps (.npz)"]
+    labels = [b.label for b in app.get("download_button")]
+    assert labels[:3] == ["Export view (PNG)", "Export view (PDF)", "Maps (.npz)"]
+    assert {"A: cycle-ERF (GIF)", "B: cycle-ERF (MP4)", "A: masks (DAVIS zip)"} <= set(labels)
     assert len(app.dataframe) == 2  # per-frame and per-video metric tables
     assert not app.error
 

@@ -161,3 +161,28 @@ def test_dataset_overview_of_two_stores(setup, tmp_path):
     assert {"metric", "n", "A", "B", "B - A", "ci_low", "ci_high", "p_value"} <= set(summary.columns)
     # the stores of B against A's checkpoint twice: nothing matches
     assert DatasetOverview.find(stores, model_fingerprint(models[0]), "0" * 64, ds.root, "val") is None
+
+
+def test_animation_and_masks_zip(setup):
+    import io
+    import zipfile
+
+    import av
+    from PIL import Image
+
+    root, paths, ds, name = setup
+    cmp, _ = _open(root, paths, ds, name)
+    for frame in (1, 3):
+        cmp.frame_view(frame, cmp.objects[0], VIEW, "memory")
+    done = sorted(cmp.stores[0].available(CYCLE, VIEW))
+    with Image.open(io.BytesIO(cmp.animation(0, CYCLE, cmp.objects[0], VIEW, "gif"))) as gif:
+        assert gif.n_frames == len(done) >= 2
+    with av.open(io.BytesIO(cmp.animation(1, CYCLE, cmp.objects[0], VIEW, "mp4"))) as video:
+        assert sum(1 for _ in video.decode(video=0)) == len(sorted(cmp.stores[1].available(CYCLE, VIEW)))
+    with zipfile.ZipFile(io.BytesIO(cmp.masks_zip(0, VIEW))) as z:
+        names = z.namelist()
+        assert names == [f"{name}/{f}.png" for f in ds[name].frame_names]
+        first = np.array(Image.open(io.BytesIO(z.read(names[1]))))
+    np.testing.assert_array_equal(first, cmp.stores[0].labels(VIEW)[1])
+    with pytest.raises(Exception, match="computed yet"):
+        cmp.animation(0, MapKey.saliency("gradcam", "query"), cmp.objects[0], VIEW)
