@@ -21,7 +21,8 @@ NOTEBOOKS = {
     "02_cycle_erf": ["fig6_cycle_erf.png", "fig6_cycle_erf.pdf"],
     "03_gradient_correction": ["fig3.png", "fig3.pdf", "fig4.png", "fig4.pdf", "fig3.md", "fig4.md"],
     "04_tables": ["table3.md", "table4.md", "table5.md", "table3.csv"],
-    "05_error_propagation": ["fig1_error_propagation.png", "fig1_error_propagation.pdf"],
+    "05_error_propagation": ["fig1_error_propagation.png", "fig1_error_propagation.pdf", "onset.png",
+                             "memory_read_baseline.png", "memory_read_cyclic.png"],
 }
 
 
