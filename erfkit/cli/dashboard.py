@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default=d.cache, help="where maps computed on demand are kept")
     p.add_argument("--size", default=d.size, metavar="HxW|native",
                    help="network input size (default: each checkpoint's training size); views are at the file's size")
+    p.add_argument("--pseudo-truth", action="store_true",
+                   help="the dataset's annotations are pseudo ground truth (e.g. OSVOS masks): every metric says so")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="localhost")
 
@@ -51,7 +53,8 @@ def settings(args: argparse.Namespace) -> DashboardSettings:
     d = DashboardSettings()
     s = DashboardSettings(data=args.data or d.data, split=args.split,
                           checkpoints=tuple(args.checkpoint or d.checkpoints),  # type: ignore[arg-type]
-                          atlas=tuple(args.atlas or ()), cache=args.cache, size=args.size).resolved()
+                          atlas=tuple(args.atlas or ()), cache=args.cache, size=args.size,
+                          truth_kind="pseudo ground truth" if args.pseudo_truth else "ground truth").resolved()
     data = Path(s.data)
     if args.data is None and not (data / "ImageSets").is_dir():
         print(f"making the default synthetic benchmark in {data} (about 10-30 s) ...", flush=True)

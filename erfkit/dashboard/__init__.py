@@ -12,18 +12,22 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from .settings import DEFAULT_CHECKPOINTS, DashboardSettings
+from .settings import DEFAULT_CHECKPOINTS, DashboardSettings, find_checkpoints
 
 __all__ = ["DashboardSettings", "DEFAULT_CHECKPOINTS", "APP", "Comparison", "FrameView", "VideoSummary",
-           "MetricTables", "ViewSettings", "SALIENCY_METHODS", "open_dataset", "load_model", "find_atlases",
-           "DatasetOverview", "find_stores", "model_fingerprint", "CYCLE"]
+           "MetricTables", "Timeline", "Display", "Worker", "ViewSettings", "SALIENCY_METHODS", "open_dataset",
+           "load_model", "find_atlases", "find_checkpoints", "DatasetOverview", "find_stores", "model_fingerprint",
+           "CYCLE"]
 
 #: the page, shipped with the package
 APP = Path(__file__).with_name("app.py")
 
 _LAZY = {
     "Comparison": "erfkit.dashboard.comparison",
-    "FrameView": "erfkit.dashboard.comparison",
+    "FrameView": "erfkit.dashboard.display",
+    "Display": "erfkit.dashboard.display",
+    "Timeline": "erfkit.dashboard.comparison",
+    "Worker": "erfkit.dashboard.worker",
     "VideoSummary": "erfkit.dashboard.comparison",
     "MetricTables": "erfkit.dashboard.comparison",
     "ViewSettings": "erfkit.explain.views",

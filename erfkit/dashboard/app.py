@@ -4,7 +4,9 @@ Start it with ``erfkit dashboard`` (or ``make demo``), which passes the
 settings as a script argument (:class:`erfkit.dashboard.DashboardSettings`);
 with none it opens ``data/synth`` with the shipped checkpoints.  This file is
 the page: layout and session state.  What it shows is computed by
-:class:`erfkit.dashboard.Comparison`.
+:class:`erfkit.dashboard.Comparison` (and its background
+:class:`~erfkit.dashboard.Worker`); charts and HTML pieces come from
+:mod:`erfkit.dashboard.charts` and :mod:`erfkit.dashboard.markup`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from erfkit.dashboard import (CYCLE, SALIENCY_METHODS, Comparison, DashboardSettings, DatasetOverview, ViewSettings,
-                              find_atlases, find_stores, load_model, model_fingerprint, open_dataset)
+from erfkit.dashboard import (CYCLE, SALIENCY_METHODS, Comparison, DashboardSettings, DatasetOverview, Display,
+                              ViewSettings, Worker, find_atlases, find_checkpoints, find_stores, load_model,
+                              model_fingerprint, open_dataset)
+from erfkit.dashboard.charts import CELL_PICK, TIMELINE_PICK, explorer_chart, frame_mass_chart, timeline_chart
+from erfkit.dashboard.markup import ARROW_KEYS, NEXT, PREVIOUS, colour_bar, mask_legend
 from erfkit.errors import ErfkitError
 
 st.set_page_config(page_title="erfkit: what does the model look at?", layout="wide")
@@ -26,6 +31,13 @@ try:
 except ErfkitError as e:
     st.error(f"Cannot read the dashboard's settings: {e}")
     st.stop()
+
+#: widget values kept through a run that stops early (an error): they are the user's settings
+KEPT = ("data", "split", "sequence", "ckpt_a", "ckpt_b", "object", "target", "method", "steps", "rate", "wrt",
+        "saliency_method", "reduction", "scaling", "value_scale", "clip", "opacity")
+for _k in KEPT:
+    if _k in st.session_state:
+        st.session_state[_k] = st.session_state[_k]
 
 
 # ------------------------------------------------------------------ resources
@@ -50,6 +62,11 @@ def get_comparison(settings: DashboardSettings, sequence: str) -> Comparison:
                            atlases=get_atlases(settings.atlas), models={c: get_model(c) for c in settings.checkpoints})
 
 
+@st.cache_resource(show_spinner=False)
+def get_worker(settings: DashboardSettings, sequence: str) -> Worker:
+    return Worker(get_comparison(settings, sequence))
+
+
 @st.cache_resource(show_spinner="comparing the explanation stores ...")
 def get_overview(settings: DashboardSettings) -> DatasetOverview | None:
     stores = find_stores(settings.atlas)
@@ -57,12 +74,6 @@ def get_overview(settings: DashboardSettings) -> DatasetOverview | None:
         return None
     return DatasetOverview.find(stores, *(model_fingerprint(get_model(c)) for c in settings.checkpoints),
                                 settings.data, settings.split)
-
-
-@st.cache_data(show_spinner=False, max_entries=2048)
-def overview_images(_cmp: Comparison, key: tuple, t: int, obj: int, view: ViewSettings, scale: str):
-    """Thumbnails of frame ``t`` and both cycle-ERFs (``key`` names the comparison for the cache)."""
-    return _cmp.overview(t, obj, view, scale)
 
 
 def fail(message: str) -> None:
@@ -80,9 +91,9 @@ class Choices:
     ckpts: tuple[str, str]
     obj: int
     wrt: str
+    method: str
     view: ViewSettings
-    shared: bool
-    scale: str
+    display: Display
 
     @property
     def settings(self) -> DashboardSettings:
@@ -91,6 +102,24 @@ class Choices:
 
 
 # ---------------------------------------------------------------------- sidebar
+def checkpoint_picker(sb, side: str, key: str, found: list[str], default: str) -> str:
+    other = "another path ..."
+    options = found + [other]
+    choice = sb.selectbox(side, options, index=options.index(default) if default in options else 0, key=key,
+                          format_func=lambda p: p if p == other else found_label(p, found))
+    if choice == other:
+        return sb.text_input(f"{side}: checkpoint path", default, key=f"{key}_path")
+    return choice
+
+
+def found_label(path: str, found: list[str]) -> str:
+    from pathlib import Path
+
+    name = Path(path).name
+    same = [p for p in found if Path(p).name == name]
+    return name if len(same) == 1 else f"{Path(path).parent.name}/{name}"
+
+
 def sidebar() -> Choices:
     sb = st.sidebar
     sb.header("Data")
@@ -103,12 +132,14 @@ def sidebar() -> Choices:
     names = ds.names
     if st.session_state.get("next_sequence") in names:  # chosen on the dataset page
         st.session_state["sequence"] = st.session_state.pop("next_sequence")
+    if st.session_state.get("sequence") not in names:
+        st.session_state.pop("sequence", None)
     default = next((i for i, n in enumerate(names) if "distractor" in n), 0)
     sequence = sb.selectbox("sequence", names, index=default, key="sequence")
     sb.header("Checkpoints")
-    ckpts = SETTINGS.checkpoints
-    ckpt_a = sb.text_input("A", ckpts[0], key="ckpt_a")
-    ckpt_b = sb.text_input("B", ckpts[1] if len(ckpts) > 1 else ckpts[0], key="ckpt_b")
+    found = find_checkpoints(SETTINGS.checkpoints)
+    ckpt_a = checkpoint_picker(sb, "A", "ckpt_a", found, SETTINGS.checkpoints[0])
+    ckpt_b = checkpoint_picker(sb, "B", "ckpt_b", found, SETTINGS.checkpoints[-1])
     seq = ds[sequence]
     objects = sorted(seq.object_frames)
     if not objects:
@@ -117,22 +148,31 @@ def sidebar() -> Choices:
     sb.header("Explanations")
     d = ViewSettings()  # the defaults live there
     targets = sorted(seq.annotation_paths)  # only frames with a mask can be targets
+    if st.session_state.get("target") not in targets:
+        st.session_state.pop("target", None)
     target = sb.selectbox("target frame t", targets, index=targets.index(d.target) if d.target in targets else 0,
                           key="target", format_func=seq.frame_name,
-                          help="cycle-ERF rebuilds this frame's mask from each frame l (frames with a mask)")
+                          help="cycle-ERF rebuilds this frame's mask from each frame l (only frames with a mask)")
+    method = sb.radio("shown large", ["cycle-ERF", "classic ERF", "saliency"], key="method", horizontal=True)
     steps = int(sb.number_input("cycle-ERF steps M", 0, 500, d.steps, key="steps"))
     rate = float(sb.number_input("cycle-ERF rate alpha", 1.0, 10000.0, d.rate, key="rate"))
     wrt = sb.radio("classic ERF / saliency of frame l as", ["memory", "query"], key="wrt", horizontal=True)
-    method = sb.selectbox("saliency method", SALIENCY_METHODS, index=SALIENCY_METHODS.index(d.saliency_method),
-                          key="saliency_method")
+    saliency = sb.selectbox("saliency method", SALIENCY_METHODS, index=SALIENCY_METHODS.index(d.saliency_method),
+                            key="saliency_method")
     reduction = sb.radio("ERF reduction", ["abs", "positive"], index=["abs", "positive"].index(d.reduction),
                          key="reduction", horizontal=True)
     sb.header("Display")
     scaling = sb.radio("colour scale", ["shared (fair A/B)", "per map"], key="scaling")
     scale = sb.radio("values", ["log", "linear"], key="value_scale", horizontal=True)
-    view = ViewSettings(target=target, steps=steps, rate=rate, reduction=reduction, saliency_method=method,
+    clip = sb.selectbox("end the scale at", ["the maximum", "99.9th percentile", "99th percentile",
+                                             "95th percentile"], key="clip",
+                        help="a percentile brightens maps where a few pixels dominate (values above it saturate)")
+    opacity = sb.slider("map opacity", 0.1, 1.0, 0.7, 0.05, key="opacity")
+    view = ViewSettings(target=target, steps=steps, rate=rate, reduction=reduction, saliency_method=saliency,
                         size=SETTINGS.size)
-    return Choices(root, split, sequence, (ckpt_a, ckpt_b), obj, wrt, view, scaling.startswith("shared"), scale)
+    display = Display(scaling.startswith("shared"), scale,
+                      None if clip == "the maximum" else float(clip.split("th")[0]), opacity)
+    return Choices(root, split, sequence, (ckpt_a, ckpt_b), obj, wrt, method, view, display)
 
 
 # ------------------------------------------------------------------------- page
@@ -142,79 +182,197 @@ def main() -> None:
         cmp = get_comparison(c.settings, c.sequence)
     except ErfkitError as e:
         fail(f"Cannot load checkpoint: {e}")
+    worker = get_worker(c.settings, c.sequence)
     video = cmp.video
-    with st.spinner("segmenting the video ..."):
-        summaries = cmp.summary(c.view)
+    keys = cmp.keys(c.view, c.wrt)
+    big = keys[["cycle-ERF", "classic ERF", "saliency"].index(c.method)]
     st.title("What does each checkpoint look at?")
     dataset_page(c)
+    with cmp.foreground(), st.spinner("segmenting the video (once per checkpoint) ..."):
+        summaries = cmp.summary(c.view)
     cols = st.columns(4)
     cols[0].metric("sequence", video.name)
     cols[1].metric("frames", len(video))
+    missing = cmp.jf_missing()
     for i, col in enumerate(cols[2:]):
         jf = summaries[i].jf
         col.metric(f"J&F {'AB'[i]}: {summaries[i].label}", "n/a" if jf is None else f"{100 * jf:.1f}",
-                   help=None if jf is not None else "J&F needs a ground-truth mask on every frame; this video "
-                   "has them on frames " + ", ".join(map(video.frame_name, sorted(video.annotation_paths)[:5])))
+                   help=missing or f"DAVIS J&F against the {cmp.truth_kind}")
+    if missing:
+        st.caption(f"J&F n/a: {missing}.")
 
-    # frame browser: slider + play
+    frame = frame_controls(cmp, c)
+    timeline_strip(cmp, c, frame)
+    with cmp.foreground():
+        frame_panels(cmp, c, frame, big, keys)
+    worker.prefetch([f for f in (frame + 1, frame + 2, frame - 1) if 0 <= f < len(video)],
+                    [big, *(k for k in keys if k != big)], c.view)
+    work_status(worker)
+
+    tabs = st.tabs(["Memory explorer", "Metrics", "All frames", "About"])
+    with tabs[0]:
+        explorer_tab(cmp, c, frame)
+    with tabs[1]:
+        metrics_tab(cmp, c, frame, summaries)
+    with tabs[2]:
+        all_frames_tab(cmp, worker, c, keys)
+    with tabs[3]:
+        st.markdown(ABOUT)
+
+    if st.session_state.get("playing"):
+        time.sleep(0.4)
+        nxt = next((t for t in cmp.computed_frames(c.view, big) if t > frame), None)
+        if nxt is None:
+            st.session_state["playing"] = False
+            st.toast("Play stopped: no computed frame after this one (compute more in 'All frames').")
+        else:
+            st.session_state["next_frame"] = nxt
+        st.rerun()
+
+
+def frame_controls(cmp: Comparison, c: Choices) -> int:
+    """The reference frame l: slider, previous / next (also the arrow keys), Play / Pause."""
+    n = len(cmp.video)
     if "next_frame" in st.session_state:
         st.session_state["frame"] = st.session_state.pop("next_frame")
-    if "frame" not in st.session_state:  # start on a frame other than the target
-        st.session_state["frame"] = min(len(video) - 1, c.view.target + 1)
-    left, right = st.columns([6, 1])
-    frame = left.slider("reference frame l", 0, len(video) - 1, key="frame")
+    if st.session_state.get("frame", -1) not in range(n):  # start on a frame other than the target
+        st.session_state["frame"] = min(n - 1, c.view.target + 1) if n > 1 else 0
+    left, prev, nxt, play = st.columns([10, 1.3, 1.3, 1.3], vertical_alignment="bottom")
+    if prev.button(PREVIOUS, key="previous", disabled=st.session_state["frame"] == 0):
+        st.session_state["frame"] -= 1
+    if nxt.button(NEXT, key="next", disabled=st.session_state["frame"] == n - 1):
+        st.session_state["frame"] += 1
+    frame = left.slider("reference frame l (arrow keys step)", 0, n - 1, key="frame")
     playing = st.session_state.get("playing", False)
-    if right.button("Pause" if playing else "Play", key="play"):
+    if play.button("Pause" if playing else "Play", key="play", help="plays the frames whose maps are computed"):
         st.session_state["playing"] = not playing
         st.rerun()  # so that the button shows the new state
+    st.iframe(ARROW_KEYS, height=1)
+    return frame
 
-    with st.status("maps of this frame", expanded=False) as status:
-        view = cmp.frame_view(frame, c.obj, c.view, c.wrt, shared=c.shared, scale=c.scale,
-                              progress=lambda m: status.update(label=m, state="running"))
-        status.update(label="maps of this frame: ready", state="complete")
-    for row in view.rows:
-        for col, (image, caption) in zip(st.columns(4), row):
-            col.image(image, caption=caption)
-    row = st.columns(4)
-    row[0].markdown("**A - B** (same display values)")
-    for col, (image, caption) in zip(row[1:], view.difference):
-        col.image(image, caption=caption)
 
-    exports = st.columns(3)
-    exports[0].download_button("Export view (PNG)", lambda: view.figure_bytes("png"), f"{view.stem}.png",
-                               "image/png", key="export_png", on_click="ignore")
-    exports[1].download_button("Export view (PDF)", lambda: view.figure_bytes("pdf"), f"{view.stem}.pdf",
-                               "application/pdf", key="export_pdf", on_click="ignore")
-    exports[2].download_button("Maps (.npz)", view.npz_bytes, f"{view.stem}.npz", "application/octet-stream",
-                               key="export_npz", on_click="ignore")
+def timeline_strip(cmp: Comparison, c: Choices, frame: int) -> None:
+    """Per-frame J (or mask area) of A and B, onsets, computed frames; a click jumps to a frame."""
+    tl = cmp.timeline(c.view, c.obj)
+    event = st.altair_chart(timeline_chart(tl, frame, cmp.labels), on_select="rerun", key="timeline",
+                            width="stretch")
+    picked = (event.selection.get(TIMELINE_PICK) or [{}])[0].get("frame") if event else None
+    if picked is not None and picked != st.session_state.get("timeline_pick"):  # a new click, not a kept one
+        st.session_state["timeline_pick"] = picked
+        if int(picked) != frame:
+            st.session_state["next_frame"] = int(picked)
+            st.rerun()
+    notes = [f"{label}: {tl.onset_signal} first below 0.5 at frame {cmp.video.frame_name(f)}"
+             for label, f in tl.onset.items() if f is not None]
+    if tl.divergence is not None:
+        notes.append(f"A and B diverge at frame {cmp.video.frame_name(tl.divergence)}")
+    st.caption(f"Timeline: {tl.signal} per frame (click to go there); dotted lines: error onsets; green ticks: "
+               f"frames whose maps are computed ({len(tl.computed)} of {len(tl.names)}). "
+               + ("; ".join(notes) if notes else "No onset: neither checkpoint falls below 0.5."))
+
+
+def frame_panels(cmp: Comparison, c: Choices, frame: int, big, keys) -> None:
+    """The frame's masks, then the method shown large (A | B | A - B), then the others as thumbnails.
+
+    Each panel is drawn as soon as it is ready (placeholders keep the layout still)."""
+    status = st.empty()
+    mask_cols = st.columns(2)
+    st.subheader(big.title)
+    big_cols = st.columns(3)
+    st.caption("Other maps of this frame (select one under 'shown large' in the sidebar)")
+    others = [k for k in keys if k != big]
+    small_cols = st.columns(2 * len(others))
+    slots = {"big": [col.empty() for col in big_cols],
+             "small": [col.empty() for col in small_cols]}
+    for col in big_cols:
+        col.caption("computing ...")
+
+    def say(msg: str) -> None:
+        units = cmp.pending(frame, keys, c.view)
+        eta = cmp.eta(units)
+        left = f" - about {eta:.0f} s left" if eta else ""
+        status.info(f"{msg} ({len(units)} map(s) to compute{left})")
+
+    masks = cmp.mask_panels(frame, c.obj, c.view, progress=say)
+    for col, image, caption in zip(mask_cols, masks.images, masks.captions):
+        col.image(image, caption=caption, width="stretch")
+    mask_cols[0].html(mask_legend(masks.truth_kind if masks.truth is not None else None))
+    for w in masks.warnings:
+        mask_cols[1].warning(w, icon="⚠️")
+    panels = cmp.method_panels(frame, c.obj, big, c.view, c.display, progress=say)
+    for slot, col, image, caption, scale in zip(slots["big"], big_cols, panels.images, panels.captions,
+                                                panels.scales):
+        with slot.container():
+            st.image(image, caption=caption, width="stretch")
+            st.html(colour_bar(scale))
+    shown = [panels]
+    for i, key in enumerate(others):
+        p = cmp.method_panels(frame, c.obj, key, c.view, c.display, progress=say)
+        shown.append(p)
+        for j in range(2):
+            slots["small"][2 * i + j].image(p.images[j], caption=p.captions[j], width="stretch")
+    status.empty()
+    view = cmp.frame_view(frame, c.obj, c.view, c.wrt, c.display)  # everything is stored now: no computing
+    exports(cmp, c, view)
+
+
+def exports(cmp: Comparison, c: Choices, view) -> None:
+    video = cmp.video
+    cols = st.columns(3)
+    cols[0].download_button("Export view (PNG)", lambda: view.figure_bytes("png"), f"{view.stem}.png",
+                            "image/png", key="export_png", on_click="ignore")
+    cols[1].download_button("Export view (PDF)", lambda: view.figure_bytes("pdf"), f"{view.stem}.pdf",
+                            "application/pdf", key="export_pdf", on_click="ignore")
+    cols[2].download_button("Maps (.npz)", view.npz_bytes, f"{view.stem}.npz", "application/octet-stream",
+                            key="export_npz", on_click="ignore")
     with st.expander("Animations and masks"):
         st.caption("The selected object's map on every frame computed so far (one scale), and each checkpoint's "
                    "masks in DAVIS format.")
         cols = st.columns(4)
-        for i, label in enumerate(cmp.labels):
+        for i in range(2):
             for j, fmt in enumerate(("gif", "mp4")):
                 cols[2 * i + j].download_button(
                     f"{'AB'[i]}: cycle-ERF ({fmt.upper()})",
-                    lambda i=i, fmt=fmt: cmp.animation(i, CYCLE, c.obj, c.view, fmt, c.scale),
+                    lambda i=i, fmt=fmt: cmp.animation(i, CYCLE, c.obj, c.view, fmt, c.display.scale),
                     f"{video.name}-{'AB'[i]}-cycle.{fmt}", f"image/{fmt}" if fmt == "gif" else "video/mp4",
                     key=f"anim_{i}_{fmt}", on_click="ignore")
         cols = st.columns(4)
-        for i, label in enumerate(cmp.labels):
+        for i in range(2):
             cols[i].download_button(f"{'AB'[i]}: masks (DAVIS zip)", lambda i=i: cmp.masks_zip(i, c.view),
                                     f"{video.name}-{'AB'[i]}-masks.zip", "application/zip", key=f"masks_{i}",
                                     on_click="ignore")
-    tabs = st.tabs(["Metrics", "Overview", "About"])
-    with tabs[0]:
-        metrics_tab(cmp, c, frame, summaries)
-    with tabs[1]:
-        overview_tab(cmp, c)
-    with tabs[2]:
-        st.markdown(ABOUT)
 
-    if playing:
-        time.sleep(0.4)
-        st.session_state["next_frame"] = (frame + 1) % len(video)
-        st.rerun()
+
+def _status_body(worker: Worker) -> None:
+    s = worker.status()
+    if not s.running:
+        if s.error:
+            st.error(f"Background computing stopped: {s.error}")
+        return
+    eta = "" if s.eta_s is None else f", about {s.eta_s:.0f} s left"
+    if s.job != "all":
+        st.caption(f"Computing the neighbouring frames ahead in the background ({s.total} maps{eta}).")
+        return
+    left, right = st.columns([6, 1])
+    left.progress(s.done / max(s.total, 1), text=f"computing every frame: {s.done} of {s.total} maps{eta} "
+                  f"({s.current})")
+    if right.button("Cancel", key="cancel_all"):
+        worker.cancel()
+
+
+@st.fragment(run_every=1.0)
+def _live_status(worker: Worker) -> None:
+    if not worker.status().running:
+        st.rerun()  # done: the whole page shows the new frames (and stops this timer)
+    _status_body(worker)
+
+
+def work_status(worker: Worker) -> None:
+    """The background worker's progress (refreshed every second while it runs)."""
+    if worker.status().job == "all":
+        _live_status(worker)
+    else:
+        _status_body(worker)
 
 
 def dataset_page(c: Choices) -> None:
@@ -243,38 +401,76 @@ def dataset_page(c: Choices) -> None:
                 st.rerun()
 
 
+def explorer_tab(cmp: Comparison, c: Choices, frame: int) -> None:
+    st.caption("Click a cell of the frame: what each checkpoint's memory read takes from each memory frame "
+               "for the selected object at that cell (the read works on cells of 16x16 network pixels).")
+    if frame == 0:
+        st.info("Frame 0 is given with its mask: its memory is empty. Choose a later frame.")
+        return
+    image = cmp.video.read_frame(frame)
+    picked = st.session_state.get("explore_point")
+    if picked is not None and (picked[0] != frame or picked[1] != c.sequence):
+        picked = None
+    event = st.altair_chart(explorer_chart(image, cmp.cell(c.view), picked[2] if picked else None),
+                            on_select="rerun", key=f"explorer-{c.sequence}-{frame}")
+    cell = (event.selection.get(CELL_PICK) or [None])[0] if event else None
+    if cell is not None:
+        picked = (frame, c.sequence, (int(cell["cy"]), int(cell["cx"])))
+        st.session_state["explore_point"] = picked
+    if picked is None:
+        st.info("Click the frame to choose a cell.")
+        return
+    point = picked[2]
+    for side in range(2):
+        with st.spinner(f"reading {cmp.labels[side]}'s memory at frame {cmp.video.frame_name(frame)} ..."):
+            read = cmp.memory_read(side, frame, c.obj, point, c.view)
+        names = [cmp.video.frame_name(t) for t in read.memory_frames]
+        st.markdown(f"**{'AB'[side]}: {cmp.labels[side]}** - read at (y={point[0]}, x={point[1]}); J at this "
+                    f"frame {read.j:.3f} against the {cmp.truth_kind if read.reference != 'prediction' else 'prediction'}")
+        cols = st.columns(min(len(names), 6))
+        top = float(read.point_maps.max()) if read.point_maps is not None else 0.0
+        for i, (t, name) in enumerate(zip(read.memory_frames, names)):
+            if i >= len(cols):
+                break
+            cols[i].image(cmp.memory_panel(t, read.point_maps[i], top, c.display), width="stretch",
+                          caption=f"memory {name}: {100 * read.point_mass[i]:.1f}% of the read")
+        if len(names) > len(cols):
+            st.caption(f"{len(names) - len(cols)} more memory frames are in the chart below.")
+        st.html(colour_bar(cmp.memory_scale(top)))
+        st.altair_chart(frame_mass_chart(names, read.share, read.point_mass, read.effect), width="stretch")
+
+
 def metrics_tab(cmp: Comparison, c: Choices, frame: int, summaries) -> None:
     tables = cmp.metrics(c.view, c.obj, frame, summaries)
     st.subheader(f"Frame {cmp.video.frame_name(frame)}, object {c.obj}")
     if tables.empty:
-        st.info("No metrics yet.")
+        st.info("No metrics yet: maps computed here skip them; `erfkit erf` stores them with the maps.")
         return
+    st.caption("'mask' says what each row is measured against: the annotation of that frame where it has one, "
+               "else the checkpoint's own prediction.")
     st.dataframe(tables.frame, hide_index=True, key="frame_metrics")
     st.subheader("This video: mean over the computed frames")
     st.dataframe(tables.video, hide_index=True, key="video_metrics")
     st.subheader("Over time")
     if not tables.energy.empty:
-        st.caption("cycle-ERF energy inside the object, per frame")
+        st.caption("cycle-ERF energy inside the mask, per frame")
         st.line_chart(tables.energy)
     if not tables.j.empty:
         st.caption("J of each checkpoint's segmentation, per frame")
         st.line_chart(tables.j)
 
 
-def overview_tab(cmp: Comparison, c: Choices) -> None:
+def all_frames_tab(cmp: Comparison, worker: Worker, c: Choices, keys) -> None:
     video = cmp.video
-    if st.button("Compute all frames", key="compute_all"):
-        bar = st.progress(0.0, text="computing every frame")
-        cmp.compute_frames(range(len(video)), c.view, c.wrt,
-                           progress=lambda i, n: bar.progress(i / n, text=f"frame {video.frame_name(i - 1)}"))
+    if st.button("Compute all frames", key="compute_all", help="in the background: browsing goes on"):
+        worker.compute_all(range(len(video)), keys, c.view)
+        st.rerun()
     done = cmp.computed_frames(c.view)
     st.caption(f"cycle-ERF of A and B on every computed frame ({len(done)} of {len(video)}), shared scale")
     per_row = 6
-    key = (c.root, c.split, c.sequence, c.ckpts)
     for start in range(0, len(done), per_row):
         for col, t in zip(st.columns(per_row), done[start:start + per_row]):
-            col.image(overview_images(cmp, key, t, c.obj, c.view, c.scale),
-                      caption=[video.frame_name(t), *cmp.labels])
+            col.image(cmp.overview(t, c.obj, c.view, c.display), caption=[video.frame_name(t), *cmp.labels])
 
 
 ABOUT = """
@@ -288,10 +484,15 @@ pixels of frame *l*, used as the memory frame or as the query frame.
 
 **saliency** (Captum): the object's logit summed inside its ground-truth region, attributed to frame *l*.
 
+**Memory explorer**: the softmax row of the memory read at the clicked cell, for the selected object:
+how much weight each memory pixel gets, each memory frame's share, and the J lost when that memory
+frame is left out.
+
 **Shared colour scale**: one maximum for A and B, so brighter means stronger. **Per map**: each map
-by its own maximum. Metrics: energy = share of the map inside the object; pointing = the maximum
-lies on the object; area50 = RepLKNet's area ratio: the smallest square centred on the object holding
-more than half of log10(1 + map) / max (over the frame's area).
+by its own maximum. Colour bars are in the maps' raw units. Metrics: energy in mask = share of the map
+inside the object; pointing game = the maximum lies on the object; area ratio (50%) = RepLKNet's
+area ratio: the smallest square centred on the object holding more than half of log10(1 + map) / max
+(over the frame's area).
 """
 
 try:

@@ -3,20 +3,28 @@
 ::
 
     cmp = Comparison.open(DashboardSettings(), "synth-distractor-000")
+    masks = cmp.mask_panels(12, obj=1, view=ViewSettings())      # each prediction, filled, and warnings
+    cycle = cmp.method_panels(12, 1, CYCLE, ViewSettings())       # A | B | A - B with their colour scales
     view = cmp.frame_view(12, obj=1, view=ViewSettings(), wrt="memory")
-    view.rows          # [(image [H, W, 3] uint8, caption), ...] per checkpoint, then the A - B row
     view.figure_bytes("png"), view.npz_bytes()
+    cmp.timeline(ViewSettings(), obj=1)                           # per-frame J or mask area, onsets
+    cmp.memory_read(0, 12, 1, (120, 200), ViewSettings())         # the explorer: what the pixel reads
 
 The page (:mod:`erfkit.dashboard.app`) only lays these out.  Maps and
 segmentations come from each checkpoint's :class:`~erfkit.explain.views.MapStore`:
 a frame whose maps are stored (in an atlas or the cache) is shown without
-running the model.
+running the model.  Every computation holds :attr:`Comparison.lock`, so the
+page and the background :class:`~erfkit.dashboard.worker.Worker` share the
+model and the cache safely.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tempfile
+import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,23 +34,27 @@ import numpy as np
 import pandas as pd
 
 from ..data.davis import DavisDataset
+from ..data.letterbox import Letterbox, parse_size
 from ..data.masks import mask_bytes
 from ..data.video import VideoSequence
 from ..errors import ConfigError, DataError
+from ..evaluation.onset import MaskEvent, error_onset, mask_events
 from ..evaluation.video import has_ground_truth, score_video
 from ..explain.atlas import Atlas
 from ..explain.keys import CYCLE, MapKey
+from ..explain.temporal import TemporalAttribution, temporal_attribution
 from ..explain.views import MapStore, ViewSettings, find_atlases
 from ..model.checkpoint import load_checkpoint
-from ..viz.maps import display_values
-from ..viz.render import difference_panel, frame_with_outlines, map_panel, map_panels, thumbnail
+from ..viz.maps import display_tops, display_values
+from ..viz.render import difference_panel, frame_with_masks, map_panel, map_panels, thumbnail
 from ..viz.video import write_animation
+from ..viz.style import HEAT_CMAP
+from .display import (METRIC_NAMES, SIDES, ColourScale, Display, FrameView, MaskPanels, MethodPanels,
+                      difference_scale, heat_scale)
 from .settings import DashboardSettings
 
-__all__ = ["Comparison", "FrameView", "VideoSummary", "MetricTables", "SIDES"]
+__all__ = ["Comparison", "VideoSummary", "MetricTables", "Timeline"]
 
-#: the two checkpoints' names on the page
-SIDES = ("A", "B")
 Progress = Callable[[str], None]
 
 
@@ -62,70 +74,6 @@ class VideoSummary:
 
 
 @dataclass
-class FrameView:
-    """Everything shown for one frame, object and setting: panels, and what the exports hold.
-
-    Attributes:
-        frame: the frame index; name: its name.
-        image: ``[H, W, 3]`` the frame.
-        truth: ``[H, W]`` bool, the object's ground truth (``None`` where the frame has none).
-        labels: each checkpoint's name.
-        preds: each checkpoint's ``[H, W]`` bool prediction of the object.
-        keys: the maps shown, in order.
-        maps: each checkpoint's maps ``{key: [H, W]}`` of the object (raw values).
-        rows: per checkpoint, ``(image, caption)`` panels: the frame with outlines, then each map.
-        difference: ``(image, caption)`` panels of A - B on the same display values.
-        title: a title for exports.
-    """
-
-    frame: int
-    name: str
-    image: np.ndarray
-    truth: np.ndarray | None
-    labels: list[str]
-    preds: list[np.ndarray]
-    keys: list[MapKey]
-    maps: list[dict[MapKey, np.ndarray]]
-    rows: list[list[tuple[np.ndarray, str]]]
-    difference: list[tuple[np.ndarray, str]]
-    title: str
-    shared: bool = True
-    scale: str = "log"
-
-    def figure_bytes(self, fmt: str) -> bytes:
-        """The view as a figure (``png`` or ``pdf``): frame, each checkpoint's maps, A - B."""
-        import matplotlib.pyplot as plt
-
-        from ..viz.figures import comparison_figure
-        from ..viz.style import paper_style
-
-        rows = [(label, pred, {k.title: self.maps[i][k] for k in self.keys})
-                for i, (label, pred) in enumerate(zip(self.labels, self.preds))]
-        with paper_style():
-            fig = comparison_figure(self.image, self.truth, rows, shared=self.shared, scale=self.scale,
-                                    title=self.title)
-            buf = io.BytesIO()
-            fig.savefig(buf, format=fmt, dpi=200)
-            plt.close(fig)
-        return buf.getvalue()
-
-    def npz_bytes(self) -> bytes:
-        """The frame, each checkpoint's maps of the object and its prediction, as ``.npz``."""
-        arrays = {"frame": self.image}
-        for i, side in enumerate(SIDES[:len(self.maps)]):
-            arrays.update({f"{side}_{k.name}": m for k, m in self.maps[i].items()})
-            arrays[f"{side}_pred"] = self.preds[i]
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
-        return buf.getvalue()
-
-    @property
-    def stem(self) -> str:
-        """A file name stem for exports."""
-        return self.title.split(",")[0] + f"-{self.name}"
-
-
-@dataclass
 class MetricTables:
     """The metric tables of one object: this frame, the video's means, and curves over time."""
 
@@ -139,20 +87,82 @@ class MetricTables:
         return self.frame.empty and self.video.empty
 
 
+@dataclass
+class Timeline:
+    """The video at a glance, for the strip under the frame.
+
+    Attributes:
+        names: the frame names.
+        signal: ``"J"`` (against the annotations, every frame has one) or ``"mask area (%)"``.
+        curves: each checkpoint's signal per frame.
+        onset: each checkpoint's error onset (:func:`~erfkit.evaluation.error_onset`), ``None``: none.
+        onset_signal: what the onset was found on (``"J"`` or ``"stability"``).
+        divergence: the first frame where the two checkpoints' masks overlap less than the threshold.
+        computed: frames whose cycle-ERF both checkpoints have.
+        events: each checkpoint's suspicious masks (:func:`~erfkit.evaluation.mask_events`).
+    """
+
+    names: list[str]
+    signal: str
+    curves: dict[str, np.ndarray]
+    onset: dict[str, int | None]
+    onset_signal: str
+    divergence: int | None
+    computed: list[int]
+    events: dict[str, list[MaskEvent]]
+
+    def table(self) -> pd.DataFrame:
+        """One row per (frame, checkpoint): ``frame``, ``name``, ``checkpoint``, ``value``, ``computed``."""
+        done = set(self.computed)
+        return pd.DataFrame([{"frame": t, "name": n, "checkpoint": label, "value": float(c[t]),
+                              "computed": t in done}
+                             for label, c in self.curves.items() for t, n in enumerate(self.names)])
+
+
 class Comparison:
     """Two checkpoints (A, B) on one video of a dataset.
 
     Args:
         video: the video.
         stores: one :class:`MapStore` per checkpoint.
+        names: how the page names each checkpoint (default: their labels, made distinct).
+        truth_kind: what the dataset's annotations are: ``"ground truth"`` or ``"pseudo ground truth"``.
     """
 
-    def __init__(self, video: VideoSequence, stores: list[MapStore]):
+    def __init__(self, video: VideoSequence, stores: list[MapStore], names: list[str] | None = None,
+                 truth_kind: str = "ground truth"):
         if len(stores) != 2:
             raise ConfigError(f"a comparison holds two checkpoints, got {len(stores)}", option="checkpoint")
         self.video = video
         self.stores = stores
+        self.labels = distinct([s.label for s in stores]) if names is None else list(names)
+        self.truth_kind = truth_kind
+        #: held by every computation (the page's and the background worker's)
+        self.lock = threading.RLock()
         self._summaries: dict[str, list[VideoSummary]] = {}
+        self._reads: dict[tuple, TemporalAttribution] = {}
+        self._seconds: dict[str, float] = {}  # method group -> seconds per map and checkpoint (last measured)
+        self._waiting = 0  # page requests waiting for the lock (the worker lets them go first)
+        self._count = threading.Lock()
+
+    @property
+    def waiting(self) -> int:
+        """How many page requests wait for the lock."""
+        return self._waiting
+
+    @contextlib.contextmanager
+    def foreground(self, counted: bool = True):
+        """While inside, the background worker starts no new map (the page wraps a whole view in it)."""
+        if not counted:
+            yield
+            return
+        with self._count:
+            self._waiting += 1
+        try:
+            yield
+        finally:
+            with self._count:
+                self._waiting -= 1
 
     @classmethod
     def open(cls, settings: DashboardSettings, sequence: str, *, dataset: DavisDataset | None = None,
@@ -172,18 +182,24 @@ class Comparison:
         for path in settings.checkpoints:
             model = models.get(path) or load_checkpoint(path)
             stores.append(MapStore(model, video, found, settings.cache))
-        return cls(video, stores)
+        names = distinct([s.label for s in stores], [Path(c).name for c in settings.checkpoints])
+        return cls(video, stores, names, settings.truth_kind)
 
     # --------------------------------------------------------------- the video
-    @property
-    def labels(self) -> list[str]:
-        """The checkpoints' names."""
-        return [s.label for s in self.stores]
-
     @property
     def objects(self) -> list[int]:
         """The objects given in the video (ids)."""
         return sorted(self.video.object_frames)
+
+    def _slot(self, obj: int) -> int:
+        if obj not in self.objects:
+            raise ConfigError(f"object {obj} is not in {self.video.name} (objects: {self.objects})")
+        return self.objects.index(obj)
+
+    def segmentation(self, side: int, view: ViewSettings, progress: Progress | None = None) -> list[np.ndarray]:
+        """Checkpoint ``side``'s ``[H, W]`` object ids of every frame (segmented once, then stored)."""
+        with self.lock:
+            return self.stores[side].labels(view, progress)
 
     def summary(self, view: ViewSettings, progress: Progress | None = None) -> list[VideoSummary]:
         """Each checkpoint's J&F and per-frame J (segmenting the video only when no stored result has it)."""
@@ -192,68 +208,174 @@ class Comparison:
             return self._summaries[size]
         out = []
         scored = has_ground_truth(self.video) and len(self.video) >= 3
-        for store in self.stores:
+        for side, label in enumerate(self.labels):
+            labels = self.segmentation(side, view, progress)
             if not scored:
-                out.append(VideoSummary(store.label, None))
+                out.append(VideoSummary(label, None))
                 continue
-            s = score_video(self.video, store.labels(view, progress))
-            out.append(VideoSummary(store.label, s.jf, [float("nan"), *map(float, s.J.mean(0)), float("nan")]))
+            s = score_video(self.video, labels)
+            out.append(VideoSummary(label, s.jf, [float("nan"), *map(float, s.J.mean(0)), float("nan")]))
         self._summaries[size] = out
         return out
 
+    def jf_missing(self) -> str | None:
+        """Why J&F cannot be shown (``None``: it can)."""
+        if len(self.video) < 3:
+            return "J&F leaves out the first and last frame: this video has fewer than 3 frames"
+        given = sorted(self.video.annotation_paths)
+        if len(given) < len(self.video):
+            names = ", ".join(map(self.video.frame_name, given[:5])) + (" ..." if len(given) > 5 else "")
+            return (f"J&F needs an annotation on every frame; {self.video.name} has {len(given)} of "
+                    f"{len(self.video)} ({names})")
+        return None
+
+    def timeline(self, view: ViewSettings, obj: int, threshold: float = 0.5) -> Timeline:
+        """Per-frame J of ``obj`` (or its mask area), onsets, divergence, computed frames and mask warnings."""
+        self._slot(obj)
+        labels = {label: self.segmentation(i, view) for i, label in enumerate(self.labels)}
+        onset = error_onset(self.video, labels, object_id=obj, threshold=threshold)
+        if onset.signal == "J":
+            curves, signal = onset.curves, "J"
+        else:
+            curves = {k: np.array([100.0 * float((m == obj).mean()) for m in lab]) for k, lab in labels.items()}
+            signal = "mask area (%)"
+        return Timeline(self.video.frame_names, signal, curves, onset.onset, onset.signal, onset.divergence,
+                        self.computed_frames(view), {k: mask_events(lab, obj) for k, lab in labels.items()})
+
     # --------------------------------------------------------------- one frame
-    def frame_view(self, frame: int, obj: int, view: ViewSettings, wrt: str, *, shared: bool = True,
-                   scale: str = "log", progress: Progress | None = None) -> FrameView:
-        """The panels of frame ``frame`` for object ``obj``: computing only the maps no store holds."""
-        if obj not in self.objects:
-            raise ConfigError(f"object {obj} is not in {self.video.name} (objects: {self.objects})")
-        k = self.objects.index(obj)
-        keys = [CYCLE, MapKey.erf(wrt), MapKey.saliency(view.saliency_method, wrt)]  # type: ignore[arg-type]
-        stored = [store.get(frame, keys, view, progress) for store in self.stores]
+    def keys(self, view: ViewSettings, wrt: str) -> list[MapKey]:
+        """The map kinds a view shows: cycle-ERF, classic ERF and the saliency method, of the side ``wrt``."""
+        return view.map_keys(wrt)
+
+    def pending(self, frame: int, keys: Iterable[MapKey], view: ViewSettings) -> list[tuple[int, MapKey]]:
+        """``(side, key)`` of the maps of ``frame`` that no store holds yet."""
+        return [(i, k) for k in keys for i, s in enumerate(self.stores) if frame not in s.available(k, view)]
+
+    def eta(self, units: Iterable[tuple[int, MapKey]]) -> float | None:
+        """Seconds the maps ``units`` should take, from the last measured time of each method (``None``: unknown)."""
+        units = list(units)
+        if not units:
+            return 0.0
+        known = [self._seconds.get(k.group) for _, k in units]
+        return None if None in known else float(sum(known))  # type: ignore[arg-type]
+
+    def maps(self, side: int, frame: int, keys: list[MapKey], view: ViewSettings,
+             progress: Progress | None = None, background: bool = False) -> dict:
+        """Checkpoint ``side``'s maps ``keys`` of ``frame`` (``[K, H, W]`` each) and ``"pred"``, computed if missing.
+
+        ``background=True`` (the worker): yield to any page request waiting for the lock first.
+        """
+        store = self.stores[side]
+        while background and self.waiting:
+            time.sleep(0.02)
+        with self.foreground(not background), self.lock:
+            missing = [k for k in keys if frame not in store.available(k, view)]
+            t0 = time.perf_counter()
+            out = store.get(frame, keys, view, progress)
+            if len(missing) == 1:  # one method timed alone: its cost per map
+                self._seconds[missing[0].group] = time.perf_counter() - t0
+        return out
+
+    def mask_panels(self, frame: int, obj: int, view: ViewSettings, progress: Progress | None = None) -> MaskPanels:
+        """Each checkpoint's prediction of ``obj`` on ``frame``, filled, the annotation outlined, with warnings."""
+        self._slot(obj)
         image = self.video.read_frame(frame)
         truth = self.video.read_annotation(frame) == obj if frame in self.video.annotation_paths else None
-        maps = [{key: m[key][k].astype(np.float32) for key in keys} for m in stored]
-        preds = [m["pred"] == obj for m in stored]
-        shown = {key: display_values([m[key] for m in maps], scale, shared) for key in keys}
-        tops = {key: [float(m[key].max()) for m in maps] for key in keys}
-        width = map_panel(np.zeros(image.shape[:2]), None).shape[1]
-        rows = []
+        preds, images, captions, warnings = [], [], [], []
         for i, label in enumerate(self.labels):
-            row = [(_pad(frame_with_outlines(image, truth, preds[i]), width),
-                    f"{SIDES[i]}: {label} - frame {self.video.frame_name(frame)} "
-                    "(solid: ground truth, dashed: prediction)")]
-            for key in keys:
-                top = max(tops[key]) if shared else tops[key][i]
-                row.append((map_panel(shown[key][i], image, truth, top, scale), f"{SIDES[i]}: {key.title}"))
-            rows.append(row)
-        difference = [(difference_panel(shown[key][0], shown[key][1], truth), f"A - B: {key.title}")
-                      for key in keys]
-        title = (f"{self.video.name}, frame {self.video.frame_name(frame)}, object {obj}, "
-                 f"target {view.target}")
-        return FrameView(frame, self.video.frame_name(frame), image, truth, self.labels, preds, keys, maps, rows,
-                         difference, title, shared, scale)
+            labels = self.segmentation(i, view, progress)
+            pred = labels[frame] == obj
+            preds.append(pred)
+            images.append(frame_with_masks(image, truth, pred))
+            captions.append(f"{SIDES[i]}: {label} - frame {self.video.frame_name(frame)}")
+            for e in mask_events(labels[:frame + 1], obj):
+                if e.frame == frame:
+                    warnings.append(f"{SIDES[i]} ({label}): the mask {_VERB[e.kind]} at this frame ({e.detail})")
+        return MaskPanels(images, captions, preds, truth, self.truth_kind, warnings)
+
+    def method_panels(self, frame: int, obj: int, key: MapKey, view: ViewSettings, display: Display = Display(),
+                      progress: Progress | None = None) -> MethodPanels:
+        """One map kind of ``frame`` for ``obj``: A, B and A - B, with their colour scales (computing what is missing)."""
+        k = self._slot(obj)
+        maps = [self.maps(i, frame, [key], view, progress)[key][k].astype(np.float32) for i in range(2)]
+        image = self.video.read_frame(frame)
+        truth = self.video.read_annotation(frame) == obj if frame in self.video.annotation_paths else None
+        shown = display_values(maps, display.scale, display.shared, display.clip)
+        tops = display_tops(maps, display.shared, display.clip)
+        images = [map_panel(v, image, truth, alpha=display.opacity, colorbar=False) for v in shown]
+        images.append(difference_panel(shown[0], shown[1], truth, colorbar=False))
+        limit = float(np.abs(shown[0] - shown[1]).max()) or 1.0
+        scales = [heat_scale(t, key, display) for t in tops] + [difference_scale(limit, display)]
+        captions = [f"{SIDES[i]}: {key.title}" for i in range(2)] + [f"A - B: {key.title}"]
+        return MethodPanels(key, maps, images, captions, scales)
+
+    def frame_view(self, frame: int, obj: int, view: ViewSettings, wrt: str, display: Display = Display(),
+                   progress: Progress | None = None) -> FrameView:
+        """Every map kind of ``frame`` for ``obj`` (computing only the maps no store holds), for exports."""
+        masks = self.mask_panels(frame, obj, view, progress)
+        methods = [self.method_panels(frame, obj, key, view, display, progress) for key in self.keys(view, wrt)]
+        title = f"{self.video.name}, frame {self.video.frame_name(frame)}, object {obj}, target {view.target}"
+        return FrameView(frame, self.video.frame_name(frame), self.video.read_frame(frame), masks, methods,
+                         self.labels, title, display)
 
     def compute_frames(self, frames: Iterable[int], view: ViewSettings, wrt: str | None = None,
                        progress: Callable[[int, int], None] | None = None) -> None:
         """Compute (or find) every map of ``frames`` for both checkpoints; ``progress(done, total)`` after each."""
         frames = list(frames)
         for i, t in enumerate(frames):
-            for store in self.stores:
-                store.get(t, view.map_keys(wrt), view)
+            for side in range(2):
+                self.maps(side, t, view.map_keys(wrt), view)
             if progress is not None:
                 progress(i + 1, len(frames))
 
-    def computed_frames(self, view: ViewSettings) -> list[int]:
-        """Frames whose cycle-ERF both checkpoints have."""
-        return sorted(set.intersection(*(s.available(CYCLE, view) for s in self.stores)))
+    def computed_frames(self, view: ViewSettings, key: MapKey = CYCLE) -> list[int]:
+        """Frames whose ``key`` map (default: cycle-ERF) both checkpoints have."""
+        return sorted(set.intersection(*(s.available(key, view) for s in self.stores)))
 
-    def overview(self, frame: int, obj: int, view: ViewSettings, scale: str = "log") -> list[np.ndarray]:
+    def overview(self, frame: int, obj: int, view: ViewSettings, display: Display = Display()) -> list[np.ndarray]:
         """Thumbnails of frame ``frame`` and the two cycle-ERFs on it (shared scale)."""
-        k = self.objects.index(obj)
+        k = self._slot(obj)
         image = self.video.read_frame(frame)
-        a, b = (s.get(frame, [CYCLE], view)[CYCLE][k].astype(np.float32) for s in self.stores)
-        va, vb = display_values([a, b], scale, True)
-        return [thumbnail(image), thumbnail(map_panel(va, image)), thumbnail(map_panel(vb, image))]
+        a, b = (self.maps(i, frame, [CYCLE], view)[CYCLE][k].astype(np.float32) for i in range(2))
+        va, vb = display_values([a, b], display.scale, True, display.clip)
+        return [thumbnail(image), *(thumbnail(map_panel(v, image, alpha=display.opacity, colorbar=False))
+                                    for v in (va, vb))]
+
+    # ---------------------------------------------------------------- explorer
+    def cell(self, view: ViewSettings, side: int = 0) -> float:
+        """The side of one memory-read cell (stride 16 on the network's canvas) in the file's pixels."""
+        h, w = self.video.read_frame(0).shape[:2]
+        box = Letterbox.fit((h, w), parse_size(self.stores[side].size(view)))
+        return 16 * h / box.inner[0]
+
+    def memory_read(self, side: int, frame: int, obj: int, point: tuple[int, int] | None,
+                    view: ViewSettings) -> TemporalAttribution:
+        """What checkpoint ``side`` reads from its memory to segment ``obj`` on ``frame`` (at ``point``, a pixel
+        ``(y, x)`` of the frame): each memory frame's share and effect, and the read's weights at the point.
+
+        Raises:
+            ConfigError: frame 0 (nothing in memory yet), a point outside the frame, an object the video lacks.
+        """
+        self._slot(obj)
+        if frame == 0:
+            raise ConfigError("frame 0 is given with its mask; its memory is empty: choose a later frame")
+        key = (side, frame, obj, point, self.stores[side].size(view))
+        if key not in self._reads:
+            with self.lock:
+                store = self.stores[side]
+                self._reads[key] = temporal_attribution(store.model, self.video, frame, obj, size=store.size(view),
+                                                        point=point)
+        return self._reads[key]
+
+    def memory_panel(self, frame: int, weights: np.ndarray, top: float, display: Display = Display()) -> np.ndarray:
+        """Memory frame ``frame`` under the read's ``[H, W]`` weights (linear, ``top`` = the colour bar's end)."""
+        values = np.clip(weights / top, 0, 1) if top > 0 else np.zeros_like(weights)
+        return map_panel(values, self.video.read_frame(frame), alpha=display.opacity, colorbar=False)
+
+    @staticmethod
+    def memory_scale(top: float) -> ColourScale:
+        """The colour bar of :meth:`memory_panel`: the read's weight per memory pixel."""
+        return ColourScale(HEAT_CMAP, 0.0, top, "memory-read weight per pixel of the cell (each read sums to 1)")
 
     # ---------------------------------------------------------------- downloads
     def animation(self, side: int, key: MapKey, obj: int, view: ViewSettings, fmt: str = "gif",
@@ -267,8 +389,8 @@ class Comparison:
         frames = sorted(store.available(key, view))
         if not frames:
             raise DataError(f"no frame has its {key.title} computed yet", self.video.name)
-        k = self.objects.index(obj)
-        data = [store.get(t, [key], view) for t in frames]
+        k = self._slot(obj)
+        data = [self.maps(side, t, [key], view) for t in frames]
         images = map_panels([d[key][k].astype(np.float32) for d in data],
                             [self.video.read_frame(t) for t in frames], [d["pred"] == obj for d in data], scale)
         with tempfile.TemporaryDirectory() as tmp:
@@ -279,32 +401,54 @@ class Comparison:
         """Checkpoint ``side``'s segmentation of every frame as DAVIS-format PNGs (``<video>/<frame>.png``), zipped."""
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:  # PNGs are compressed already
-            for t, labels in enumerate(self.stores[side].labels(view)):
+            for t, labels in enumerate(self.segmentation(side, view)):
                 z.writestr(f"{self.video.name}/{self.video.frame_name(t)}.png", mask_bytes(labels))
         return buf.getvalue()
 
     # ------------------------------------------------------------------ metrics
     def metrics(self, view: ViewSettings, obj: int, frame: int, summaries: list[VideoSummary]) -> MetricTables:
-        """The metric rows of ``obj`` from what is stored: this frame, the video's means, curves over time."""
-        columns = ("method", "frame", "energy", "pointing", "area50", "deletion", "insertion", "sanity")
-        rows = [{"checkpoint": label, **{c: r[c] for c in columns}}
-                for label, store in zip(self.labels, self.stores)
-                for r in store.metrics(view) if r["object"] == obj]
+        """The metric rows of ``obj`` from what is stored: this frame, the video's means, curves over time.
+
+        Columns carry readable names (:data:`~erfkit.dashboard.display.METRIC_NAMES`); a ``mask`` column says
+        what each row's metrics were measured against; columns with no value are left out.
+        """
+        given = set(self.video.annotation_paths)
+        rows = []
+        for label, store in zip(self.labels, self.stores):
+            for r in store.metrics(view):
+                if r["object"] != obj:
+                    continue
+                t = self.video.frame_names.index(r["frame"]) if r["frame"] in self.video.frame_names else -1
+                rows.append({"checkpoint": label, "map": MapKey.parse(r["method"]).title, "frame": r["frame"],
+                             "mask": self.truth_kind if t in given else "prediction",
+                             **{name: r.get(c) for c, name in METRIC_NAMES.items()}})
         df = pd.DataFrame(rows)
         j = pd.DataFrame({s.label: s.per_frame_j for s in summaries if s.per_frame_j}, index=self.video.frame_names)
         if df.empty:
             return MetricTables(df, df, pd.DataFrame(), j)
+        df = df.dropna(axis=1, how="all")
         name = self.video.frame_name(frame)
         this = df[df["frame"] == name].drop(columns="frame")
-        groups = df.groupby(["checkpoint", "method"])
+        groups = df.groupby(["checkpoint", "map"])
         per_video = groups.mean(numeric_only=True).reset_index()
         per_video.insert(2, "frames", groups.size().values)
-        energy = df[df["method"] == CYCLE.name].pivot_table(index="frame", columns="checkpoint", values="energy")
+        energy = (df[df["map"] == CYCLE.title].pivot_table(index="frame", columns="checkpoint",
+                                                          values=METRIC_NAMES["energy"])
+                  if METRIC_NAMES["energy"] in df else pd.DataFrame())
         return MetricTables(this, per_video, energy, j)
 
 
-def _pad(img: np.ndarray, width: int) -> np.ndarray:
-    """Pad a frame on the right to a map panel's width (panels carry a colour bar), so all show at one scale."""
-    pad = np.full((img.shape[0], max(0, width - img.shape[1]), 3), 255, np.uint8)
-    return np.concatenate([img, pad], axis=1)
+_VERB = {"collapse": "collapses", "explosion": "explodes", "jump": "jumps"}
 
+
+def distinct(labels: list[str], hints: list[str] | None = None) -> list[str]:
+    """``labels`` made distinct: a repeated one gets its hint (e.g. its folder), then ``#2``, ``#3`` ..."""
+    out = list(labels)
+    if hints is not None and len(set(out)) < len(out):
+        out = [f"{l} ({h})" if labels.count(l) > 1 else l for l, h in zip(labels, hints)]
+    seen: dict[str, int] = {}
+    for i, l in enumerate(out):
+        seen[l] = seen.get(l, 0) + 1
+        if out.count(l) > 1 and seen[l] > 1:
+            out[i] = f"{l} #{seen[l]}"
+    return out

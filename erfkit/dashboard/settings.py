@@ -16,7 +16,10 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["DashboardSettings", "DEFAULT_CHECKPOINTS", "DEFAULT_CACHE"]
+__all__ = ["DashboardSettings", "DEFAULT_CHECKPOINTS", "DEFAULT_CACHE", "TRUTH_KINDS", "find_checkpoints"]
+
+#: what a dataset's annotations can be
+TRUTH_KINDS = ("ground truth", "pseudo ground truth")
 
 _REPO = Path(__file__).resolve().parents[2]
 #: the two shipped checkpoints (A: baseline, B: cyclic) of a checkout of erfkit
@@ -41,6 +44,8 @@ class DashboardSettings:
         cache: where maps computed on demand are kept.
         size: the network's input size: ``"checkpoint"`` (each checkpoint's
             training size), ``"HxW"`` or ``"native"``.
+        truth_kind: what the dataset's annotations are, named beside every metric:
+            ``"ground truth"`` or ``"pseudo ground truth"`` (e.g. OSVOS masks).
     """
 
     data: str = field(default_factory=_default_data)
@@ -49,6 +54,11 @@ class DashboardSettings:
     atlas: tuple[str, ...] = ()
     cache: str = str(DEFAULT_CACHE)
     size: str = "checkpoint"
+    truth_kind: str = "ground truth"
+
+    def __post_init__(self) -> None:
+        if self.truth_kind not in TRUTH_KINDS:
+            raise ConfigError(f"truth_kind must be one of {', '.join(TRUTH_KINDS)}, not {self.truth_kind!r}")
 
     @classmethod
     def from_argv(cls, argv: list[str]) -> "DashboardSettings":
@@ -75,3 +85,26 @@ class DashboardSettings:
                                    checkpoints=tuple(str(Path(c).resolve()) for c in self.checkpoints),
                                    atlas=tuple(str(Path(a).resolve()) for a in self.atlas),
                                    cache=str(Path(self.cache).resolve()))
+
+
+def _is_checkpoint(p: Path) -> bool:
+    return (p.is_dir() and (p / "model.safetensors").is_file()) or (
+        p.is_file() and p.suffix in (".safetensors", ".pth", ".pt"))
+
+
+def find_checkpoints(given: tuple[str, ...] | list[str]) -> list[str]:
+    """The checkpoints the page offers: those given, then the others beside them and in the shipped folder.
+
+    A checkpoint is a folder holding ``model.safetensors`` or a ``.safetensors``,
+    ``.pth`` or ``.pt`` file; the folders searched are the parents of the given
+    ones and ``checkpoints/`` of this checkout (one level, sorted).
+    """
+    out = [str(Path(c)) for c in given]
+    parents = dict.fromkeys([Path(c).parent for c in given] + [DEFAULT_CHECKPOINTS[0].parent])
+    for folder in parents:
+        try:
+            children = sorted(folder.iterdir())
+        except OSError:
+            continue
+        out += [str(c) for c in children if _is_checkpoint(c)]
+    return list(dict.fromkeys(out))

@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from .measures import jaccard
 from .video import has_ground_truth
 
-__all__ = ["Onset", "error_onset"]
+__all__ = ["Onset", "error_onset", "MaskEvent", "mask_events"]
 
 
 @dataclass
@@ -109,3 +109,45 @@ def error_onset(video: VideoSequence, labels: dict[str, Sequence[np.ndarray]], *
         divergence = _first_below(agreement, threshold)
     return Onset("J" if truth else "stability", object_id, threshold, curves,
                  {k: _first_below(v, threshold) for k, v in curves.items()}, agreement, divergence)
+
+
+@dataclass(frozen=True)
+class MaskEvent:
+    """A frame where a predicted mask behaves suspiciously.
+
+    Attributes:
+        frame: the frame index.
+        kind: ``"collapse"`` (the mask shrinks below ``collapse`` times its first-frame area, or vanishes),
+            ``"explosion"`` (it grows past ``explode`` times that area) or ``"jump"`` (it overlaps the
+            previous frame's mask less than ``jump`` in IoU, both being non-empty).
+        detail: a phrase for the page, e.g. ``"area 0.04x the first frame's"``.
+    """
+
+    frame: int
+    kind: str
+    detail: str
+
+
+def mask_events(labels: Sequence[np.ndarray], object_id: int, *, collapse: float = 0.1, explode: float = 4.0,
+                jump: float = 0.2) -> list[MaskEvent]:
+    """The frames where one object's predicted mask collapses, explodes or jumps (at most one event each).
+
+    Args:
+        labels: ``[H, W]`` object ids of every frame; frame 0 holds the given mask (the reference area).
+        object_id: the object.
+        collapse, explode: area ratios to frame 0's mask; jump: the least IoU with the previous frame.
+    """
+    masks = [_mask(m, object_id) for m in labels]
+    ref = int(masks[0].sum()) if masks else 0
+    if ref == 0:
+        return []
+    out = []
+    for t in range(1, len(masks)):
+        ratio = masks[t].sum() / ref
+        if ratio < collapse:
+            out.append(MaskEvent(t, "collapse", "no mask" if ratio == 0 else f"area {ratio:.2f}x the first frame's"))
+        elif ratio > explode:
+            out.append(MaskEvent(t, "explosion", f"area {ratio:.1f}x the first frame's"))
+        elif masks[t - 1].any() and (iou := jaccard(masks[t], masks[t - 1])) < jump:
+            out.append(MaskEvent(t, "jump", f"IoU {iou:.2f} with the previous frame"))
+    return out

@@ -8,7 +8,7 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 
 from .style import DIFF_CMAP, GT_COLOR, HEAT_CMAP, PRED_COLOR
 
-__all__ = ["show_frame", "show_map", "show_difference", "outline", "map_grid", "display_values"]
+__all__ = ["show_frame", "show_map", "show_difference", "outline", "map_grid", "display_values", "display_tops"]
 
 
 def outline(ax: Axes, mask: np.ndarray, color: str, style: str = "-", width: float = 1.2) -> None:
@@ -30,7 +30,24 @@ def show_frame(ax: Axes, frame: np.ndarray, gt: np.ndarray | None = None, pred: 
         ax.set_title(title)
 
 
-def display_values(maps: list[np.ndarray], scale: str = "log", shared: bool = True) -> list[np.ndarray]:
+def display_tops(maps: list[np.ndarray], shared: bool = True, clip: float | None = None) -> list[float]:
+    """The raw value each map's display scale ends at (its colour bar's top).
+
+    Args:
+        maps: ``[H, W]`` non-negative maps.
+        shared: one top for all maps (their largest) or one per map.
+        clip: a percentile in (0, 100): the top is that percentile of the map's
+            values instead of its maximum (brighter maps where a few pixels dominate).
+    """
+    if clip is not None and not 0 < clip < 100:
+        raise ValueError(f"clip must be a percentile in (0, 100), not {clip}")
+    tops = [float(np.percentile(m, clip)) if clip is not None and np.size(m) else float(np.max(m, initial=0.0))
+            for m in (np.clip(np.asarray(m, dtype=np.float64), 0, None) for m in maps)]
+    return [max(tops, default=0.0)] * len(tops) if shared else tops
+
+
+def display_values(maps: list[np.ndarray], scale: str = "log", shared: bool = True,
+                   clip: float | None = None) -> list[np.ndarray]:
     """Display values in [0, 1] for maps shown together.
 
     Args:
@@ -38,16 +55,16 @@ def display_values(maps: list[np.ndarray], scale: str = "log", shared: bool = Tr
         scale: ``log`` (``log10(m + 1)``, the ERF display convention) or ``linear``.
         shared: one normaliser for all maps (their common maximum: fair A/B
             comparison) or each map by its own maximum.
+        clip: the scale ends at this percentile of the values (see :func:`display_tops`); above it is 1.
     """
     if scale not in ("log", "linear"):
         raise ValueError(f"scale must be 'log' or 'linear', not {scale!r}")
-    vals = [np.clip(np.asarray(m, dtype=np.float64), 0, None) for m in maps]
-    if scale == "log":
-        vals = [np.log10(v + 1) for v in vals]
-    if shared:
-        top = max((float(v.max(initial=0.0)) for v in vals), default=0.0)
-        return [v / top if top > 0 else v for v in vals]
-    return [v / v.max() if v.max(initial=0.0) > 0 else v for v in vals]
+    f = (lambda v: np.log10(v + 1)) if scale == "log" else (lambda v: v)
+    out = []
+    for m, top in zip(maps, display_tops(maps, shared, clip)):
+        v = f(np.clip(np.asarray(m, dtype=np.float64), 0, None))
+        out.append(np.minimum(v / f(top), 1.0) if top > 0 else v)
+    return out
 
 
 def show_map(ax: Axes, m: np.ndarray, frame: np.ndarray | None = None, mask: np.ndarray | None = None,

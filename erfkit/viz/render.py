@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .style import DIFF_CMAP, GT_COLOR, HEAT_CMAP, PRED_COLOR
 
-__all__ = ["lut", "colorize", "frame_with_outlines", "map_panel", "map_panels", "difference_panel", "thumbnail"]
+__all__ = ["lut", "colorize", "frame_with_outlines", "frame_with_masks", "map_panel", "map_panels", "difference_panel",
+           "thumbnail"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -64,6 +65,36 @@ def frame_with_outlines(frame: np.ndarray, gt: np.ndarray | None = None, pred: n
     return img
 
 
+def _thick(edge: np.ndarray) -> np.ndarray:
+    """An edge grown by one pixel each way (2-3 px lines: visible on a panel shown at half size)."""
+    out = edge.copy()
+    out[1:] |= edge[:-1]
+    out[:-1] |= edge[1:]
+    out[:, 1:] |= edge[:, :-1]
+    out[:, :-1] |= edge[:, 1:]
+    return out
+
+
+def frame_with_masks(frame: np.ndarray, truth: np.ndarray | None = None, pred: np.ndarray | None = None,
+                     color: str = PRED_COLOR, alpha: float = 0.45) -> np.ndarray:
+    """The frame with the prediction filled in ``color`` (``alpha`` opaque, outlined) and the truth outlined.
+
+    Args:
+        frame: ``[H, W, 3]`` uint8.
+        truth: ``[H, W]`` bool, the ground truth (or pseudo ground truth), drawn as a thick solid outline.
+        pred: ``[H, W]`` bool, the prediction, filled.
+    """
+    img = np.array(frame, dtype=np.float32, copy=True)
+    if pred is not None and pred.any():
+        m = pred.astype(bool)
+        img[m] = (1 - alpha) * img[m] + alpha * _hex(color).astype(np.float32)
+        img[_thick(_edge(m))] = _hex(color)
+    out = np.clip(img, 0, 255).astype(np.uint8)
+    if truth is not None and truth.any():
+        out[_thick(_edge(truth))] = _hex(GT_COLOR)
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def _font():
     return ImageFont.load_default()
@@ -90,7 +121,8 @@ def _fmt(v: float) -> str:
 
 
 def map_panel(values: np.ndarray, frame: np.ndarray | None = None, mask: np.ndarray | None = None,
-              top: float | None = None, label: str = "", cmap: str = HEAT_CMAP, alpha: float = 0.7) -> np.ndarray:
+              top: float | None = None, label: str = "", cmap: str = HEAT_CMAP, alpha: float = 0.7,
+              colorbar: bool = True) -> np.ndarray:
     """A map (display values in [0, 1]) over the dimmed frame, outlined, with a colour bar.
 
     Args:
@@ -99,6 +131,8 @@ def map_panel(values: np.ndarray, frame: np.ndarray | None = None, mask: np.ndar
         mask: the object's mask there (outlined).
         top: the raw value that 1.0 stands for (written on the colour bar).
         label: what the scale is (``log`` or ``linear``), written under the top value.
+        alpha: the map's opacity over the frame.
+        colorbar: draw the colour bar into the image (the dashboard draws its own, in HTML).
     """
     heat = colorize(values, cmap).astype(np.float32)
     if frame is not None:
@@ -107,6 +141,8 @@ def map_panel(values: np.ndarray, frame: np.ndarray | None = None, mask: np.ndar
         heat = heat * a + grey * (1 - a)
     img = np.clip(heat, 0, 255).astype(np.uint8)
     _draw_outline(img, mask, GT_COLOR)
+    if not colorbar:
+        return img
     high = _fmt(top) if top is not None else "1"
     bar = _colorbar(img.shape[0], cmap, "0", high, label)
     gap = np.full((img.shape[0], 4, 3), 255, np.uint8)
@@ -127,13 +163,16 @@ def map_panels(maps: list[np.ndarray], frames: list[np.ndarray], masks: list[np.
     return [map_panel(v, f, m, top, scale) for v, f, m in zip(shown, frames, masks)]
 
 
-def difference_panel(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """``a - b`` (display values) on a symmetric diverging scale, with a colour bar."""
+def difference_panel(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None,
+                     colorbar: bool = True) -> np.ndarray:
+    """``a - b`` (display values) on a symmetric diverging scale, with a colour bar (unless ``colorbar=False``)."""
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     lim = float(np.abs(d).max()) or 1.0
     img = colorize(0.5 + d / (2 * lim), DIFF_CMAP)
     img = np.array(img, copy=True)
     _draw_outline(img, mask, "#000000")
+    if not colorbar:
+        return img
     bar = _colorbar(img.shape[0], DIFF_CMAP, f"-{_fmt(lim)}", f"+{_fmt(lim)}")
     gap = np.full((img.shape[0], 4, 3), 255, np.uint8)
     return np.concatenate([img, gap, bar], axis=1)

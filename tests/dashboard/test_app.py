@@ -26,14 +26,21 @@ def _captions(at) -> list[str]:
 def test_first_view_shows_both_checkpoints(app):
     caps = _captions(app)
     assert any(c.startswith("A: tiny-A") for c in caps) and any(c.startswith("B: tiny-B") for c in caps)
-    for name in ("A: cycle-ERF", "B: cycle-ERF", "A: classic ERF (memory)", "B: saliency (memory)",
-                 "A - B: cycle-ERF"):
+    # the method shown large: A | B | A - B, the others as thumbnails
+    for name in ("A: cycle-ERF", "B: cycle-ERF", "A - B: cycle-ERF", "A: classic ERF (memory)",
+                 "B: saliency (memory)"):
         assert name in caps
-    assert len(app.get("image")) >= 12
+    assert "A - B: classic ERF (memory)" not in caps
+    assert len(app.get("image")) == 2 + 3 + 4 + 1  # masks, large, thumbnails; "All frames": the frame computed
+    # colour bars in raw units, as HTML text (not drawn into the images), and the mask legend
+    bars = [h.proto.body for h in app.get("html") if "erfkit-colourbar" in h.proto.body]
+    assert len(bars) == 3 and "cycle-ERF" in bars[0] and "A - B" in bars[2]
+    assert any("erfkit-legend" in h.proto.body and "prediction" in h.proto.body for h in app.get("html"))
     labels = [b.label for b in app.get("download_button")]
     assert labels[:3] == ["Export view (PNG)", "Export view (PDF)", "Maps (.npz)"]
     assert {"A: cycle-ERF (GIF)", "B: cycle-ERF (MP4)", "A: masks (DAVIS zip)"} <= set(labels)
-    assert len(app.dataframe) == 2  # per-frame and per-video metric tables
+    assert len(app.get("vega_lite_chart")) >= 1  # the timeline
+    assert [b.label for b in app.button][:3] == ["◀ previous", "next ▶", "Play"]
     assert not app.error
 
 
@@ -45,14 +52,18 @@ def test_browse_sequence_frame_method_and_scaling(app):
     at.slider(key="frame").set_value(3).run()
     assert not at.exception
     assert any("frame 00003" in c for c in _captions(at))
+    at.button(key="next").click().run()
+    assert at.slider(key="frame").value == 4 and any("frame 00004" in c for c in _captions(at))
     at.selectbox(key="saliency_method").set_value("gradcam").run()
     assert not at.exception and "A: gradcam (memory)" in _captions(at)
+    at.radio(key="method").set_value("saliency").run()
+    assert not at.exception and "A - B: gradcam (memory)" in _captions(at)
     at.radio(key="scaling").set_value("per map").run()
+    at.selectbox(key="clip").set_value("99th percentile").run()
     assert not at.exception
+    assert any("≥" in h.proto.body for h in at.get("html") if "erfkit-colourbar" in h.proto.body)
     at.radio(key="wrt").set_value("query").run()
     assert not at.exception and "B: classic ERF (query)" in _captions(at)
-    frames = at.dataframe[0].value
-    assert set(frames["method"]) >= {"cycle", "erf_query", "saliency_gradcam_query"}
 
 
 def test_bad_dataset_is_a_clear_message(dashboard_env, monkeypatch, tmp_path):

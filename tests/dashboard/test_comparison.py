@@ -69,15 +69,21 @@ def test_a_stored_frame_view_runs_no_part_of_the_model(setup, monkeypatch):
     # and it shows what the atlases hold
     assert [s.label for s in summary] == ["tiny-A", "tiny-B"] and all(0 <= s.jf <= 1 for s in summary)
     assert len(summary[0].per_frame_j) == len(ds[name])
-    assert [c for _, c in view.rows[0]][1:] == ["A: cycle-ERF", "A: classic ERF (memory)", "A: saliency (memory)"]
-    assert [c for _, c in view.difference][0] == "A - B: cycle-ERF"
+    assert [m.captions[0] for m in view.methods] == ["A: cycle-ERF", "A: classic ERF (memory)",
+                                                      "A: saliency (memory)"]
+    assert view.methods[0].captions[2] == "A - B: cycle-ERF"
+    assert view.masks.captions[0].startswith("A: tiny-A - frame 00003")
     stored = views.Atlas(root / "atlas" / "A").load(3)
     k = cmp.objects.index(cmp.objects[0])
     np.testing.assert_array_equal(view.maps[0][CYCLE], stored["cycle"][k].astype(np.float32))
     np.testing.assert_array_equal(view.preds[0], stored["pred"] == cmp.objects[0])
     assert len(thumbs) == 3
     assert len(tables.frame) == 2 * len(VIEW.map_keys())  # each checkpoint's stored rows of this frame and object
-    assert set(tables.frame["method"]) == {k.name for k in VIEW.map_keys()}
+    assert set(tables.frame["map"]) == {k.title for k in VIEW.map_keys()}
+    # readable names, the mask each row is measured against, no column without a value
+    assert {"energy in mask", "pointing game", "area ratio (50%)", "mask"} <= set(tables.frame.columns)
+    assert set(tables.frame["mask"]) == {"ground truth"}  # the synthetic videos are annotated on every frame
+    assert not tables.frame.isna().all().any() and "sanity" not in tables.frame
     with np.load(__import__("io").BytesIO(view.npz_bytes())) as z:
         assert {"frame", "A_cycle", "B_erf_memory", "A_pred"} <= set(z.files)
     assert view.figure_bytes("png")[:8] == b"\x89PNG\r\n\x1a\n"
@@ -186,3 +192,93 @@ def test_animation_and_masks_zip(setup):
     np.testing.assert_array_equal(first, cmp.stores[0].labels(VIEW)[1])
     with pytest.raises(Exception, match="computed yet"):
         cmp.animation(0, MapKey.saliency("gradcam", "query"), cmp.objects[0], VIEW)
+
+
+def test_panels_carry_raw_scales_and_filled_masks(setup):
+    from erfkit.dashboard import Display
+    from erfkit.viz.render import frame_with_masks
+
+    root, paths, ds, name = setup
+    cmp, _ = _open(root, paths, ds, name)
+    obj = cmp.objects[0]
+    masks = cmp.mask_panels(2, obj, VIEW)
+    pred = masks.preds[0]
+    assert masks.truth_kind == "ground truth" and masks.metric_mask == "ground truth"
+    image = ds[name].read_frame(2)
+    np.testing.assert_array_equal(masks.images[0], frame_with_masks(image, ds[name].read_annotation(2) == obj, pred))
+    square = np.zeros(image.shape[:2], bool)
+    square[10:30, 20:50] = True
+    filled = frame_with_masks(image, None, square)  # the prediction is filled, the rest untouched
+    assert (filled[12:28, 22:48] != image[12:28, 22:48]).any(-1).all()
+    np.testing.assert_array_equal(filled[40:, 60:], image[40:, 60:])
+    panels = cmp.method_panels(2, obj, CYCLE, VIEW, Display(clip=99.0))
+    raw = panels.maps
+    assert [s.high for s in panels.scales[:2]] == [max(float(np.percentile(m.astype(np.float64), 99)) for m in raw)] * 2
+    assert panels.scales[0].clipped and panels.scales[0].log and panels.scales[2].low == -panels.scales[2].high
+    assert all(img.shape[:2] == image.shape[:2] for img in panels.images)  # no colour bar drawn into the image
+    per_map = cmp.method_panels(2, obj, CYCLE, VIEW, Display(shared=False, scale="linear"))
+    assert [s.high for s in per_map.scales[:2]] == [float(m.max()) for m in raw]
+
+
+def test_timeline_onset_and_mask_events(setup):
+    from erfkit.evaluation import error_onset, mask_events
+
+    root, paths, ds, name = setup
+    cmp, _ = _open(root, paths, ds, name)
+    obj = cmp.objects[0]
+    tl = cmp.timeline(VIEW, obj)
+    labels = {label: cmp.segmentation(i, VIEW) for i, label in enumerate(cmp.labels)}
+    onset = error_onset(ds[name], labels, object_id=obj)
+    assert tl.signal == "J" and tl.onset == onset.onset and tl.divergence == onset.divergence
+    for label in cmp.labels:
+        np.testing.assert_array_equal(tl.curves[label], onset.curves[label])
+    assert len(tl.table()) == 2 * len(ds[name]) and set(tl.table()["checkpoint"]) == set(cmp.labels)
+    # mask events: a mask that vanishes, one that fills the frame, one that moves away
+    base = np.zeros((40, 40), np.uint8)
+    base[10:20, 10:20] = 1
+    gone, full, moved = np.zeros_like(base), np.ones_like(base), np.roll(base, 15, axis=1)
+    events = mask_events([base, base, gone, full, moved], 1)
+    assert [(e.frame, e.kind) for e in events] == [(2, "collapse"), (3, "explosion"), (4, "jump")]
+
+
+def test_worker_computes_ahead_and_all_frames_with_a_cancel(setup):
+    from erfkit.dashboard import Worker
+
+    root, paths, ds, name = setup
+    cmp, _ = _open(root, paths, ds, name)
+    keys = [CYCLE]
+    before = set(cmp.computed_frames(VIEW))
+    todo = [t for t in range(len(ds[name])) if t not in before][:2]
+    worker = Worker(cmp)
+    worker.prefetch(todo, keys, VIEW)
+    assert worker.wait(120) and set(todo) <= set(cmp.computed_frames(VIEW))
+    status = worker.status()
+    assert not status.running and status.done == status.total == 2 * len(todo) and not status.error
+    worker.compute_all(range(len(ds[name])), keys, VIEW)
+    worker.cancel()  # at most the map in hand is finished
+    assert worker.wait(120)
+    left = cmp.pending(0, keys, VIEW) + [u for t in range(len(ds[name])) for u in cmp.pending(t, keys, VIEW)]
+    assert left, "cancel stopped nothing"
+
+
+def test_memory_read_and_distinct_labels(setup):
+    from erfkit.dashboard.comparison import distinct
+    from erfkit.explain.temporal import temporal_attribution
+
+    root, paths, ds, name = setup
+    cmp, models = _open(root, paths, ds, name)
+    obj = cmp.objects[0]
+    read = cmp.memory_read(1, 3, obj, (20, 30), VIEW)
+    direct = temporal_attribution(models[paths[1]], ds[name], 3, obj, point=(20, 30))
+    np.testing.assert_allclose(read.point_mass, direct.point_mass)
+    assert abs(read.point_mass.sum() - 1) < 1e-5 and read.point_maps.shape[1:] == ds[name].read_frame(0).shape[:2]
+    assert cmp.memory_read(1, 3, obj, (20, 30), VIEW) is read  # kept
+    with pytest.raises(Exception, match="frame 0"):
+        cmp.memory_read(0, 0, obj, (20, 30), VIEW)
+    with pytest.raises(Exception, match="outside"):
+        cmp.memory_read(0, 3, obj, (500, 30), VIEW)
+    assert cmp.cell(VIEW) == 16.0  # the tiny checkpoints run at the file's size here
+    assert distinct(["m", "m"], ["a", "b"]) == ["m (a)", "m (b)"] and distinct(["m", "m"]) == ["m", "m #2"]
+    same = Comparison.open(DashboardSettings(data=str(ds.root), checkpoints=(paths[0], paths[0]),
+                                             cache=str(root / "cache")), name, dataset=ds)
+    assert len(set(same.labels)) == 2

@@ -1,0 +1,140 @@
+"""Computing in the background: the frames next to the one shown, and "compute all" with an ETA and a cancel.
+
+One :class:`Worker` (a daemon thread) serves one :class:`~erfkit.dashboard.Comparison`.
+It computes one map at a time (one checkpoint, one frame, one method) while
+holding the comparison's lock, and yields the lock between maps, so the page
+waits for at most one map when it needs the model.  What it computes lands in
+the stores' cache on disk like any map; the page shows it on its next run.
+
+::
+
+    worker = Worker(cmp)
+    worker.prefetch([13, 14, 11], keys, view)    # the neighbours of frame 12, nearest first
+    worker.compute_all(range(n), keys, view)     # every frame; worker.status().eta_s; worker.cancel()
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+from ..explain.keys import MapKey
+from ..explain.views import ViewSettings
+from .comparison import Comparison
+
+__all__ = ["Worker", "WorkStatus"]
+
+
+@dataclass(frozen=True)
+class WorkStatus:
+    """What the worker is doing.
+
+    Attributes:
+        job: ``"idle"``, ``"prefetch"`` or ``"all"`` (compute every frame).
+        done, total: maps finished and asked for in the current job.
+        eta_s: seconds left, from the maps' mean time so far (``None``: not known yet).
+        current: what is being computed now (``""``: nothing).
+        error: the last failure's message (the job stops at a failure).
+    """
+
+    job: str
+    done: int
+    total: int
+    eta_s: float | None
+    current: str = ""
+    error: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.job != "idle"
+
+
+class Worker:
+    """A background thread computing maps of a comparison, one map at a time.
+
+    Args:
+        comparison: what it computes for.
+    """
+
+    def __init__(self, comparison: Comparison):
+        self.cmp = comparison
+        self._cond = threading.Condition()
+        self._queue: list[tuple[int, int, MapKey, ViewSettings]] = []  # (frame, side, key, view)
+        self._job = "idle"
+        self._done = self._total = 0
+        self._seconds = 0.0
+        self._current = ""
+        self._error = ""
+        self._thread = threading.Thread(target=self._run, name=f"erfkit-worker-{comparison.video.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    # ---------------------------------------------------------------- requests
+    def _units(self, frames: Iterable[int], keys: list[MapKey], view: ViewSettings):
+        return [(t, side, k, view) for t in frames for side, k in self.cmp.pending(t, keys, view)]
+
+    def prefetch(self, frames: Iterable[int], keys: list[MapKey], view: ViewSettings) -> None:
+        """Compute the maps ``keys`` of ``frames`` (in that order) that are missing; a running "compute all" goes on."""
+        with self._cond:
+            if self._job == "all":
+                return
+            self._start("prefetch", self._units(frames, keys, view))
+
+    def compute_all(self, frames: Iterable[int], keys: list[MapKey], view: ViewSettings) -> None:
+        """Compute every missing map ``keys`` of ``frames``; :meth:`status` gives the progress and ETA."""
+        with self._cond:
+            self._start("all", self._units(frames, keys, view))
+
+    def cancel(self) -> None:
+        """Drop what is queued; the map being computed is finished (it is stored), nothing more."""
+        with self._cond:
+            self._queue.clear()
+
+    def _start(self, job: str, units: list) -> None:
+        self._queue = units
+        self._job = job if units else "idle"
+        self._done, self._total, self._seconds, self._error = 0, len(units), 0.0, ""
+        self._cond.notify()
+
+    def status(self) -> WorkStatus:
+        with self._cond:
+            left = len(self._queue) + (1 if self._current else 0)
+            eta = self._seconds / self._done * left if self._done else self.cmp.eta(
+                (side, key) for _, side, key, _ in self._queue)
+            return WorkStatus(self._job, self._done, self._total, eta, self._current, self._error)
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Block until the queue is empty (for tests and scripts); ``False`` on timeout."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._current:
+                if not self._cond.wait(max(0.0, end - time.monotonic())):
+                    return False
+        return True
+
+    # ------------------------------------------------------------------ thread
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._job = "idle" if not self._current else self._job
+                    self._cond.notify_all()
+                    self._cond.wait()
+                frame, side, key, view = self._queue.pop(0)
+                self._current = f"{'AB'[side]}: {key.title} of frame {self.cmp.video.frame_name(frame)}"
+            t0 = time.perf_counter()
+            try:
+                self.cmp.maps(side, frame, [key], view, background=True)
+            except Exception as e:  # noqa: BLE001 - the page shows it; the thread lives on
+                with self._cond:
+                    self._error = f"{self._current}: {e}"
+                    self._queue.clear()
+            with self._cond:
+                self._current = ""
+                self._done += 1
+                self._seconds += time.perf_counter() - t0
+                if not self._queue:
+                    self._job = "idle"
+                    self._cond.notify_all()
