@@ -164,9 +164,10 @@ def sidebar() -> Choices:
     sb.header("Display")
     scaling = sb.radio("colour scale", ["shared (fair A/B)", "per map"], key="scaling")
     scale = sb.radio("values", ["log", "linear"], key="value_scale", horizontal=True)
-    clip = sb.selectbox("end the scale at", ["the maximum", "99.9th percentile", "99th percentile",
-                                             "95th percentile"], key="clip",
-                        help="a percentile brightens maps where a few pixels dominate (values above it saturate)")
+    clip = sb.selectbox("end the scale at", ["99th percentile", "99.9th percentile", "95th percentile",
+                                             "the maximum"], key="clip",
+                        help="a percentile keeps maps legible where a few pixels dominate (values above it "
+                        "saturate; the colour bar says so with ≥); the maximum shows every value unsaturated")
     opacity = sb.slider("map opacity", 0.1, 1.0, 0.7, 0.05, key="opacity")
     view = ViewSettings(target=target, steps=steps, rate=rate, reduction=reduction, saliency_method=saliency,
                         size=SETTINGS.size)
@@ -255,7 +256,7 @@ def timeline_strip(cmp: Comparison, c: Choices, frame: int) -> None:
     """Per-frame J (or mask area) of A and B, onsets, computed frames; a click jumps to a frame."""
     tl = cmp.timeline(c.view, c.obj)
     event = st.altair_chart(timeline_chart(tl, frame, cmp.labels), on_select="rerun", key="timeline",
-                            width="stretch")
+                            height=240, width="stretch")
     picked = (event.selection.get(TIMELINE_PICK) or [{}])[0].get("frame") if event else None
     if picked is not None and picked != st.session_state.get("timeline_pick"):  # a new click, not a kept one
         st.session_state["timeline_pick"] = picked
@@ -414,9 +415,9 @@ def explorer_tab(cmp: Comparison, c: Choices, frame: int) -> None:
     event = st.altair_chart(explorer_chart(image, cmp.cell(c.view), picked[2] if picked else None),
                             on_select="rerun", key=f"explorer-{c.sequence}-{frame}")
     cell = (event.selection.get(CELL_PICK) or [None])[0] if event else None
-    if cell is not None:
-        picked = (frame, c.sequence, (int(cell["cy"]), int(cell["cx"])))
-        st.session_state["explore_point"] = picked
+    if cell is not None and (frame, c.sequence, (int(cell["cy"]), int(cell["cx"]))) != picked:
+        st.session_state["explore_point"] = (frame, c.sequence, (int(cell["cy"]), int(cell["cx"])))
+        st.rerun()  # so that the frame shows the cell picked
     if picked is None:
         st.info("Click the frame to choose a cell.")
         return

@@ -23,7 +23,7 @@ TIMELINE_PICK, CELL_PICK = "frame_pick", "cell_pick"
 _PALETTE = [COLORS["baseline"], COLORS["cyclic"]]
 
 
-def timeline_chart(timeline, current: int, labels: list[str], height: int = 150) -> alt.LayerChart:
+def timeline_chart(timeline, current: int, labels: list[str], height: int = 170) -> alt.LayerChart:
     """Per-frame J (or mask area) of both checkpoints, their onsets (dotted), the computed frames (ticks at the
     bottom) and the current frame (grey band); a click anywhere on a frame's column picks it."""
     table = timeline.table()

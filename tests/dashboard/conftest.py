@@ -31,7 +31,7 @@ def dashboard_env(tmp_path_factory, tiny_synth):
 
 
 #: The first frames of one real video that the real-frames dashboard test opens (a few, to stay quick).
-REAL_SEQUENCE, REAL_FRAMES = "dog", 4
+REAL_SEQUENCE, REAL_FRAMES = "dog", 8
 
 
 @pytest.fixture(scope="session")

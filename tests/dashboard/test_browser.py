@@ -82,6 +82,9 @@ def chromium_page(url: str):
         page.goto(url)
         try:
             yield page
+        except BaseException:
+            page.screenshot(path=str(SHOTS / "failure.png"), full_page=True)  # what the page showed
+            raise
         finally:
             browser.close()
 
@@ -90,7 +93,7 @@ def test_dashboard_renders_in_chromium(server):
     with chromium_page(server) as page:
         _wait_until_idle(page)
         images = page.locator('[data-testid="stImage"] img')
-        assert images.count() >= 12
+        assert images.count() >= 9  # two masks, A | B | A - B of one method, four thumbnails
         widths = page.eval_on_selector_all('[data-testid="stImage"] img', "els => els.map(e => e.naturalWidth)")
         assert all(w > 0 for w in widths), widths  # every image decoded
         assert page.locator('[data-testid="stException"]').count() == 0
