@@ -65,3 +65,21 @@ def test_frames_folder_is_recorded_or_given(atlas, tmp_path, capsys):
     finally:
         index["frames_dir"] = frames
         (atlas.path / "index.json").write_text(json.dumps(index))
+
+
+def test_an_atlas_without_stored_predictions_is_one_line(atlas, tmp_path, capsys):
+    import shutil
+
+    import numpy as np
+
+    copy = tmp_path / "atlas"
+    shutil.copytree(atlas.path, copy)
+    frame = sorted(copy.glob("frames/*.npz"))[2]
+    with np.load(frame) as z:
+        kept = {k: z[k] for k in z.files if k != "pred"}
+    np.savez_compressed(frame, **kept)  # as an atlas written before predictions were stored
+    out = tmp_path / "x.gif"
+    assert main(["render", str(copy), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("erfkit: error: ") and "holds no stored prediction" in err and frame.name in err
+    assert not out.exists()

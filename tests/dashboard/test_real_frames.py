@@ -13,7 +13,7 @@ import pytest
 
 from .conftest import REAL_FRAMES, REAL_SEQUENCE
 from .test_browser import SHOTS, _wait_until_idle, chromium_page
-from .test_browser import server as server  # noqa: PLC0414 - the fixture, started on this module's data
+from .test_browser import server  # noqa: F401 (the fixture, started on this module's data)
 
 pytestmark = pytest.mark.browser
 
@@ -49,7 +49,7 @@ def _no_error(page) -> None:
     assert page.locator('[data-testid="stAlert"]').filter(has_text="rror").count() == 0
 
 
-def test_dashboard_on_real_frames_in_chromium(server):
+def test_dashboard_on_real_frames_in_chromium(server):  # noqa: F811
     with chromium_page(server) as page:
         _wait_until_idle(page)
         page.screenshot(path=str(SHOTS / "real-frames.png"), full_page=True)
