@@ -239,9 +239,9 @@ def frame_controls(cmp: Comparison, c: Choices) -> int:
     if st.session_state.get("frame", -1) not in range(n):  # start on a frame other than the target
         st.session_state["frame"] = min(n - 1, c.view.target + 1) if n > 1 else 0
     left, prev, nxt, play = st.columns([10, 1.3, 1.3, 1.3], vertical_alignment="bottom")
-    if prev.button(PREVIOUS, key="previous", disabled=st.session_state["frame"] == 0):
+    if prev.button(PREVIOUS, key="previous", disabled=st.session_state["frame"] == 0, help="previous frame (←)"):
         st.session_state["frame"] -= 1
-    if nxt.button(NEXT, key="next", disabled=st.session_state["frame"] == n - 1):
+    if nxt.button(NEXT, key="next", disabled=st.session_state["frame"] == n - 1, help="next frame (→)"):
         st.session_state["frame"] += 1
     frame = left.slider("reference frame l (arrow keys step)", 0, n - 1, key="frame")
     playing = st.session_state.get("playing", False)

@@ -20,7 +20,7 @@ __all__ = ["colour_bar", "mask_legend", "ARROW_KEYS", "FONT_PX", "PREVIOUS", "NE
 #: the font size of every label drawn here (the issue asks for at least 12 px at 100% zoom)
 FONT_PX = 13
 #: the labels of the frame-step buttons (the arrow keys press them)
-PREVIOUS, NEXT = "◀ previous", "next ▶"
+PREVIOUS, NEXT = "◀", "▶"
 
 
 def _fmt(v: float) -> str:

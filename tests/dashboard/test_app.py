@@ -40,7 +40,7 @@ def test_first_view_shows_both_checkpoints(app):
     assert labels[:3] == ["Export view (PNG)", "Export view (PDF)", "Maps (.npz)"]
     assert {"A: cycle-ERF (GIF)", "B: cycle-ERF (MP4)", "A: masks (DAVIS zip)"} <= set(labels)
     assert len(app.get("vega_lite_chart")) >= 1  # the timeline
-    assert [b.label for b in app.button][:3] == ["◀ previous", "next ▶", "Play"]
+    assert [b.label for b in app.button][:3] == ["◀", "▶", "Play"]
     assert not app.error
 
 

@@ -107,6 +107,8 @@ def test_dashboard_on_real_frames_in_chromium(server):  # noqa: F811
         _no_error(page)
         assert any(f"frame {far:05d}" in c for c in _captions(page))
         page.screenshot(path=str(SHOTS / "frame-view.png"), full_page=True)
+        page.get_by_role("heading", name="cycle-ERF").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "maps.png"))  # the method shown large, its colour bars, thumbnails
 
         # the memory explorer: click the dog, see each memory frame's weights and the frame-mass chart
         page.get_by_role("tab", name="Memory explorer").click()
