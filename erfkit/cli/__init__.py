@@ -50,6 +50,7 @@ OPTION_FLAGS = {
     "frames_dir": "--frames",
     "method": "--method",
     "object": "--object",
+    "batch_size": "--batch",
 }
 
 

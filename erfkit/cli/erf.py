@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", default=None, help="only these frame indices, e.g. 0,4,8 or 0-15")
     p.add_argument("--metrics-every", type=int, default=4, help="deletion/insertion every N-th frame (0: never)")
     p.add_argument("--sanity-every", type=int, default=8, help="randomised-weights check every N-th frame (0: never)")
-    p.add_argument("--batch-size", type=int, default=4, help="reference frames per cycle-ERF batch (4)")
+    p.add_argument("--batch", "--batch-size", dest="batch_size", default="4", metavar="N|auto",
+                   help="reference frames per cycle-ERF batch (4); auto: as many as the free memory holds")
     p.add_argument("--overwrite", action="store_true", help="replace an atlas or store of other settings")
     add_size_argument(p)
     p.add_argument("--device", default="auto")
@@ -66,6 +67,18 @@ def parse_frames(text: str | None) -> list[int] | None:
     return out
 
 
+def batch_size(text: str) -> int | str:
+    """``--batch``: a whole number, or ``auto``."""
+    from ..errors import ConfigError
+
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--batch must be a whole number or 'auto', not {text!r}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..data.davis import DavisDataset
     from ..errors import ConfigError
@@ -77,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = AtlasConfig(methods=tuple(names(args.methods)), saliency_methods=tuple(names(args.saliency)),
                       target=args.target, steps=args.steps, rate=args.rate, bootstrap=args.bootstrap,
-                      batch_size=args.batch_size, metrics_every=args.metrics_every, sanity_every=args.sanity_every)
+                      batch_size=batch_size(args.batch_size), metrics_every=args.metrics_every, sanity_every=args.sanity_every)
     if args.sequence is None:
         if args.frames:
             raise ConfigError("--frames needs --sequence (a split is explained whole)")
@@ -99,15 +112,23 @@ def run_dataset(args: argparse.Namespace, cfg, sequences: list[str] | None) -> i
     from ..model.checkpoint import load_checkpoint
 
     rank, world, device = init_distributed(args.device)
-    barrier = None
+    barrier, agree = None, None
     if world > 1:
+        import torch
         import torch.distributed as dist
 
         barrier = dist.barrier
+
+        def smallest(n: int) -> int:  # over the ranks
+            t = torch.tensor([n], device=device)
+            dist.all_reduce(t, op=dist.ReduceOp.MIN)
+            return int(t.item())
+        agree = smallest
     try:
         model = load_checkpoint(args.checkpoint, device=device)
         store = explain_dataset(model, DavisDataset(args.data, args.split), args.out, cfg, sequences=sequences,
-                                size=args.size, rank=rank, world=world, barrier=barrier, overwrite=args.overwrite)
+                                size=args.size, rank=rank, world=world, barrier=barrier, agree=agree,
+                                overwrite=args.overwrite)
     finally:
         if world > 1:
             import torch.distributed as dist

@@ -24,6 +24,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from ..errors import DataError
+from .atlas import settings_of
 from .dataset import DatasetStore
 from .metrics import METRIC_COLUMNS
 
@@ -70,6 +71,8 @@ def comparable(a: DatasetStore, b: DatasetStore) -> None:
     """
     for key in ("config", "size", "split", "data", "sequences"):
         x, y = a.identity.get(key), b.identity.get(key)
+        if key == "config":
+            x, y = settings_of(x), settings_of(y)
         if x != y:
             if key == "config":
                 diff = sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k))

@@ -26,6 +26,7 @@ a video, and the dashboard reads them as they are.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -44,7 +45,7 @@ from ..evaluation.measures import jaccard
 from ..files import atomic_write_json, atomic_write_text
 from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM
-from .atlas import Atlas, AtlasConfig, build_atlas, frame_groups, metrics_table, model_fingerprint
+from .atlas import Atlas, AtlasConfig, build_atlas, frame_groups, metrics_table, model_fingerprint, settings_of
 from .metrics import METRIC_COLUMNS
 
 __all__ = ["explain_dataset", "DatasetStore", "DATASET_COLUMNS", "STORE_FILE"]
@@ -118,6 +119,8 @@ def _difference(old: dict, new: dict) -> str | None:
         a, b = old.get(key), new.get(key)
         if key == "checkpoint":
             a, b = (a or {}).get("sha256"), (b or {}).get("sha256")
+        if key == "config":
+            a, b = settings_of(a), settings_of(b)
         if a != b:
             if key == "config":
                 diff = sorted(k for k in set(a or {}) | set(b or {}) if (a or {}).get(k) != (b or {}).get(k))
@@ -177,8 +180,8 @@ def write_table(out: Path, dataset: DavisDataset, names: list[str]) -> Path:
 
 def explain_dataset(model: STM, dataset: DavisDataset, out: str | os.PathLike, config: AtlasConfig | None = None, *,
                     sequences: Sequence[str] | None = None, size: Any = "checkpoint", rank: int = 0, world: int = 1,
-                    barrier: Callable[[], None] | None = None, progress: bool = True,
-                    overwrite: bool = False) -> DatasetStore:
+                    barrier: Callable[[], None] | None = None, agree: Callable[[int], int] | None = None,
+                    progress: bool = True, overwrite: bool = False) -> DatasetStore:
     """Explain every video of ``dataset`` (or ``sequences``) into the store ``out``; this process's share.
 
     Args:
@@ -190,6 +193,8 @@ def explain_dataset(model: STM, dataset: DavisDataset, out: str | os.PathLike, c
         size: the network's input size (``"checkpoint"``, ``"HxW"``, ``"native"``).
         rank, world: this process's rank and the number of processes; unit ``i`` is rank ``i % world``'s.
         barrier: waits for every process (e.g. ``torch.distributed.barrier``); needed when ``world > 1``.
+        agree: the smallest of a number over every process (for ``batch_size="auto"`` under torchrun: the
+            ranks must cut the videos into the same batches).
         progress: a progress bar (rank 0), counting the frames done in the whole store.
         overwrite: replace a store of other settings, checkpoint or data.
 
@@ -216,6 +221,13 @@ def explain_dataset(model: STM, dataset: DavisDataset, out: str | os.PathLike, c
         barrier()
     if rank != 0 and _difference(DatasetStore(out).identity, identity) is not None:
         raise DataError("the store was opened with other settings by rank 0", out)
+    if cfg.batch_size == "auto":  # one size for every video and rank (the units must agree)
+        from .batching import plan_batch
+
+        longest = max(names, key=lambda n: len(dataset[n]))
+        size_n = plan_batch(model, dataset[longest], cfg.target, cfg.cycle_config(1),
+                            size=checkpoint_input_size(model) if size == "checkpoint" else parse_size(size)).batch_size
+        cfg = dataclasses.replace(cfg, batch_size=agree(size_n) if agree is not None else size_n)
     units = [(name, group) for name in names for group in frame_groups(range(len(dataset[name])), cfg.batch_size)]
     mine: dict[str, list[list[int]]] = {}
     for i, (name, group) in enumerate(units):

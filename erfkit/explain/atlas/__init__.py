@@ -27,8 +27,9 @@ Three rooms: :mod:`.config` (what is computed, fingerprints), :mod:`.store`
 """
 
 from .build import build_atlas, frame_groups, predict_labels
-from .config import ATLAS_METHODS, AtlasConfig, model_fingerprint, sequence_fingerprint
+from .config import ATLAS_METHODS, AtlasConfig, model_fingerprint, sequence_fingerprint, settings_of
 from .store import ATLAS_FORMAT, ATLAS_VERSION, TABLE_COLUMNS, Atlas, AtlasWriter, metrics_table
 
 __all__ = ["AtlasConfig", "Atlas", "AtlasWriter", "build_atlas", "predict_labels", "frame_groups", "ATLAS_METHODS",
-           "ATLAS_FORMAT", "ATLAS_VERSION", "TABLE_COLUMNS", "metrics_table", "model_fingerprint", "sequence_fingerprint"]
+           "ATLAS_FORMAT", "ATLAS_VERSION", "TABLE_COLUMNS", "metrics_table", "model_fingerprint", "sequence_fingerprint",
+           "settings_of"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import os
 from dataclasses import dataclass
@@ -186,6 +188,11 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
                                "path": info.path if info is not None else None},
                 "data": sequence_fingerprint(sequence), "config": cfg.to_dict(), "size": format_size(policy)}
     writer = AtlasWriter(out, identity, overwrite=overwrite)
+    if cfg.batch_size == "auto":  # the identity keeps "auto"; the batches are sized to this machine
+        from ..batching import plan_batch
+
+        cfg = dataclasses.replace(cfg, batch_size=plan_batch(model, sequence, cfg.target, cfg.cycle_config(1),
+                                                             size=policy, device=dev).batch_size)
     batches = [list(g) for g in groups] if groups is not None else \
         frame_groups(range(n) if frames is None else frames, cfg.batch_size)
     bad = sorted({i for g in batches for i in g if not 0 <= i < n})

@@ -29,7 +29,10 @@ class AtlasConfig:
         methods: any of ``cycle``, ``classic`` (both ERFs), ``saliency``.
         saliency_methods: Captum methods used by ``saliency`` (see :data:`SALIENCY_METHODS`).
         target: the target frame ``t``.
-        steps, rate, gamma, batch_size: cycle-ERF settings (``M``, ``alpha``, ``gamma``).
+        steps, rate, gamma: cycle-ERF settings (``M``, ``alpha``, ``gamma``).
+        batch_size: reference frames per cycle-ERF batch, or ``"auto"`` (sized to the free memory when a
+            build starts, :func:`~erfkit.explain.batching.plan_batch`).  It does not change the maps, so
+            atlases computed with other batch sizes are the same atlas.
         bootstrap: the fraction of hardest pixels in the cycle-ERF loss's
             cross-entropy (0.4: the authors' criterion, as gradient correction; 1: all).
         reduction: classic ERF reduction over colours (``abs`` or ``positive``).
@@ -46,7 +49,7 @@ class AtlasConfig:
     steps: int = 50
     rate: float = 180.0
     gamma: float = 1.0
-    batch_size: int = 4
+    batch_size: int | str = 4
     bootstrap: float = 0.4
     reduction: str = "abs"
     metrics_every: int = 4
@@ -63,12 +66,18 @@ class AtlasConfig:
             raise ConfigError(f"unknown saliency methods {bad}; choose from {', '.join(SALIENCY_METHODS)}")
         if self.reduction not in ("abs", "positive"):
             raise ConfigError("reduction must be 'abs' or 'positive'")
-        self.cycle_config()  # validates
+        if self.batch_size != "auto" and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise ConfigError(f"batch size must be a whole number >= 1 or 'auto', not {self.batch_size!r}",
+                              option="batch_size")
+        self.cycle_config(1)  # validates
 
     def cycle_config(self, batch_size: int | None = None) -> CycleERFConfig:
-        """The cycle-ERF settings (``batch_size`` reference frames per batch)."""
-        return CycleERFConfig(self.steps, self.rate, self.gamma, batch_size or self.batch_size,
-                              bootstrap=self.bootstrap)
+        """The cycle-ERF settings (``batch_size`` reference frames per batch; default: this config's)."""
+        size = batch_size or self.batch_size
+        if size == "auto":
+            raise ConfigError("batch size 'auto' is chosen when a build starts (resolve it first)",
+                              option="batch_size")
+        return CycleERFConfig(self.steps, self.rate, self.gamma, int(size), bootstrap=self.bootstrap)
 
     @property
     def map_keys(self) -> list[MapKey]:
@@ -123,3 +132,12 @@ def sequence_fingerprint(sequence: VideoSequence) -> dict[str, Any]:
         cfg = json.dumps(info.get("config"), sort_keys=True).encode()
         out["synth"] = {"version": info.get("version"), "config_sha256": hashlib.sha256(cfg).hexdigest()}
     return out
+
+
+#: config fields that do not change the maps (left out when two atlases or stores are compared)
+NOT_SETTINGS = ("batch_size",)
+
+
+def settings_of(config: dict[str, Any] | None) -> dict[str, Any]:
+    """A stored config without the fields that do not change the maps (:data:`NOT_SETTINGS`)."""
+    return {k: v for k, v in (config or {}).items() if k not in NOT_SETTINGS}

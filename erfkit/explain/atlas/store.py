@@ -31,7 +31,7 @@ from ...errors import DataError
 from ...files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..keys import MapKey
 from ..metrics import METRIC_COLUMNS
-from .config import AtlasConfig
+from .config import AtlasConfig, settings_of
 
 __all__ = ["Atlas", "AtlasWriter", "ATLAS_FORMAT", "ATLAS_VERSION", "TABLE_COLUMNS"]
 
@@ -176,7 +176,8 @@ class AtlasWriter:
         index_path = self.out / "index.json"
         if index_path.is_file():
             old = Atlas(self.out).index
-            same = all(old.get(k) == self.identity[k] for k in _IDENTITY) and \
+            same = all(old.get(k) == self.identity[k] for k in _IDENTITY if k != "config") and \
+                settings_of(old.get("config")) == settings_of(self.identity["config"]) and \
                 old["checkpoint"]["sha256"] == self.identity["checkpoint"]["sha256"]
             if not same:
                 if not overwrite:
