@@ -116,3 +116,32 @@ def test_compare_two_real_stores(reference, tmp_path, capsys):
     assert {"cycle/energy", "erf_memory/pointing", "J"} <= set(rows)
     assert float(rows["cycle/energy"]["difference"]) == 0 and float(rows["cycle/energy"]["p_value"]) == 1
     assert (out / "report.html").is_file()
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def test_a_rank_that_dies_loses_nothing(reference, setup, tmp_path):
+    """SIGKILL one of two torchrun workers mid-run: the job fails, no table is half-written, every frame on disk
+    is whole, and the same command run again gives the reference table."""
+    data, ckpt, names = setup
+    out = tmp_path / "store"
+    head = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+            str(30500 + os.getpid() % 1000), "-m", "erfkit"]
+    proc = subprocess.Popen(head + _cmd(data, ckpt, names, out), env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline and len(list(out.glob("*/frames/*.metrics.json"))) < 3:
+        time.sleep(0.02)
+    workers = _children(proc.pid)
+    assert proc.poll() is None and len(workers) == 2, "finished before a rank could be killed"
+    os.kill(max(workers), signal.SIGKILL)  # one rank dies
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode != 0, "the job did not notice the dead rank"
+    assert not (out / "metrics.csv").exists()
+    for metrics in out.glob("*/frames/*.metrics.json"):  # what was written is whole
+        assert metrics.with_suffix("").with_suffix(".npz").is_file()
+    _run(_cmd(data, ckpt, names, out))
+    assert (out / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
