@@ -21,7 +21,8 @@ import streamlit as st
 from erfkit.dashboard import (CYCLE, SALIENCY_METHODS, Comparison, DashboardSettings, DatasetOverview, Display,
                               ViewSettings, Worker, find_atlases, find_checkpoints, find_stores, load_model,
                               model_fingerprint, open_dataset)
-from erfkit.dashboard.charts import CELL_PICK, TIMELINE_PICK, explorer_chart, frame_mass_chart, timeline_chart
+from erfkit.dashboard.charts import (CELL_PICK, TIMELINE_PICK, explorer_chart, frame_mass_chart, line_chart,
+                                     timeline_chart)
 from erfkit.dashboard.markup import ARROW_KEYS, NEXT, PREVIOUS, colour_bar, mask_legend
 from erfkit.errors import ErfkitError
 
@@ -32,12 +33,21 @@ except ErfkitError as e:
     st.error(f"Cannot read the dashboard's settings: {e}")
     st.stop()
 
-#: widget values kept through a run that stops early (an error): they are the user's settings
-KEPT = ("data", "split", "sequence", "ckpt_a", "ckpt_b", "object", "target", "method", "steps", "rate", "wrt",
-        "saliency_method", "reduction", "scaling", "value_scale", "clip", "opacity")
+#: widget values kept through a run that stops early (an error): they are the user's settings.  Streamlit
+#: forgets the state of a widget a run does not draw; writing it back at the top keeps it.  So that a widget
+#: never gets both a default and a state, defaults go into the state (:func:`choose`), never into the widget.
+KEPT = ("data", "split", "sequence", "ckpt_a", "ckpt_a_path", "ckpt_b", "ckpt_b_path", "object", "target",
+        "method", "steps", "rate", "wrt", "saliency_method", "reduction", "scaling", "value_scale", "clip",
+        "opacity")
 for _k in KEPT:
     if _k in st.session_state:
         st.session_state[_k] = st.session_state[_k]
+
+
+def choose(key: str, default, options=None) -> None:
+    """Give widget ``key`` the value ``default`` when it has none (or one that is not among ``options``)."""
+    if key not in st.session_state or (options is not None and st.session_state[key] not in options):
+        st.session_state[key] = default
 
 
 # ------------------------------------------------------------------ resources
@@ -105,10 +115,11 @@ class Choices:
 def checkpoint_picker(sb, side: str, key: str, found: list[str], default: str) -> str:
     other = "another path ..."
     options = found + [other]
-    choice = sb.selectbox(side, options, index=options.index(default) if default in options else 0, key=key,
-                          format_func=lambda p: p if p == other else found_label(p, found))
+    choose(key, default if default in options else options[0], options)
+    choice = sb.selectbox(side, options, key=key, format_func=lambda p: p if p == other else found_label(p, found))
     if choice == other:
-        return sb.text_input(f"{side}: checkpoint path", default, key=f"{key}_path")
+        choose(f"{key}_path", default)
+        return sb.text_input(f"{side}: checkpoint path", key=f"{key}_path")
     return choice
 
 
@@ -123,23 +134,24 @@ def found_label(path: str, found: list[str]) -> str:
 def sidebar() -> Choices:
     sb = st.sidebar
     sb.header("Data")
-    root = sb.text_input("dataset root", SETTINGS.data, key="data")
-    split = sb.text_input("split", SETTINGS.split, key="split")
+    choose("data", SETTINGS.data)
+    choose("split", SETTINGS.split)
+    root = sb.text_input("dataset root", key="data")
+    split = sb.text_input("split", key="split")
     try:
         ds = get_dataset(root, split)
     except ErfkitError as e:
         fail(f"Cannot open the dataset: {e}")
     names = ds.names
-    if st.session_state.get("next_sequence") in names:  # chosen on the dataset page
-        st.session_state["sequence"] = st.session_state.pop("next_sequence")
-    if st.session_state.get("sequence") not in names:
-        st.session_state.pop("sequence", None)
-    default = next((i for i, n in enumerate(names) if "distractor" in n), 0)
-    sequence = sb.selectbox("sequence", names, index=default, key="sequence")
     sb.header("Checkpoints")
     found = find_checkpoints(SETTINGS.checkpoints)
     ckpt_a = checkpoint_picker(sb, "A", "ckpt_a", found, SETTINGS.checkpoints[0])
     ckpt_b = checkpoint_picker(sb, "B", "ckpt_b", found, SETTINGS.checkpoints[-1])
+    picked = dataset_pick(dataclasses.replace(SETTINGS, data=root, split=split, checkpoints=(ckpt_a, ckpt_b)))
+    if picked in names:  # a row of the dataset table was clicked: open its video in this same run
+        st.session_state["sequence"] = picked
+    choose("sequence", next((n for n in names if "distractor" in n), names[0]), names)
+    sequence = sb.selectbox("sequence", names, key="sequence")
     seq = ds[sequence]
     objects = sorted(seq.object_frames)
     if not objects:
@@ -148,19 +160,19 @@ def sidebar() -> Choices:
     sb.header("Explanations")
     d = ViewSettings()  # the defaults live there
     targets = sorted(seq.annotation_paths)  # only frames with a mask can be targets
-    if st.session_state.get("target") not in targets:
-        st.session_state.pop("target", None)
-    target = sb.selectbox("target frame t", targets, index=targets.index(d.target) if d.target in targets else 0,
-                          key="target", format_func=seq.frame_name,
+    choose("target", d.target if d.target in targets else targets[0], targets)
+    target = sb.selectbox("target frame t", targets, key="target", format_func=seq.frame_name,
                           help="cycle-ERF rebuilds this frame's mask from each frame l (only frames with a mask)")
     method = sb.radio("shown large", ["cycle-ERF", "classic ERF", "saliency"], key="method", horizontal=True)
-    steps = int(sb.number_input("cycle-ERF steps M", 0, 500, d.steps, key="steps"))
-    rate = float(sb.number_input("cycle-ERF rate alpha", 1.0, 10000.0, d.rate, key="rate"))
+    choose("steps", d.steps)
+    choose("rate", float(d.rate))
+    steps = int(sb.number_input("cycle-ERF steps M", 0, 500, key="steps"))
+    rate = float(sb.number_input("cycle-ERF rate alpha", 1.0, 10000.0, key="rate"))
     wrt = sb.radio("classic ERF / saliency of frame l as", ["memory", "query"], key="wrt", horizontal=True)
-    saliency = sb.selectbox("saliency method", SALIENCY_METHODS, index=SALIENCY_METHODS.index(d.saliency_method),
-                            key="saliency_method")
-    reduction = sb.radio("ERF reduction", ["abs", "positive"], index=["abs", "positive"].index(d.reduction),
-                         key="reduction", horizontal=True)
+    choose("saliency_method", d.saliency_method, SALIENCY_METHODS)
+    saliency = sb.selectbox("saliency method", SALIENCY_METHODS, key="saliency_method")
+    choose("reduction", d.reduction, ["abs", "positive"])
+    reduction = sb.radio("ERF reduction", ["abs", "positive"], key="reduction", horizontal=True)
     sb.header("Display")
     scaling = sb.radio("colour scale", ["shared (fair A/B)", "per map"], key="scaling")
     scale = sb.radio("values", ["log", "linear"], key="value_scale", horizontal=True)
@@ -168,7 +180,8 @@ def sidebar() -> Choices:
                                              "the maximum"], key="clip",
                         help="a percentile keeps maps legible where a few pixels dominate (values above it "
                         "saturate; the colour bar says so with ≥); the maximum shows every value unsaturated")
-    opacity = sb.slider("map opacity", 0.1, 1.0, 0.7, 0.05, key="opacity")
+    choose("opacity", Display().opacity)
+    opacity = sb.slider("map opacity", 0.1, 1.0, step=0.05, key="opacity")
     view = ViewSettings(target=target, steps=steps, rate=rate, reduction=reduction, saliency_method=saliency,
                         size=SETTINGS.size)
     display = Display(scaling.startswith("shared"), scale,
@@ -255,8 +268,8 @@ def frame_controls(cmp: Comparison, c: Choices) -> int:
 def timeline_strip(cmp: Comparison, c: Choices, frame: int) -> None:
     """Per-frame J (or mask area) of A and B, onsets, computed frames; a click jumps to a frame."""
     tl = cmp.timeline(c.view, c.obj)
-    event = st.altair_chart(timeline_chart(tl, frame, cmp.labels), on_select="rerun", key="timeline",
-                            height=240, width="stretch")
+    event = st.vega_lite_chart(timeline_chart(tl, frame, cmp.labels), on_select="rerun", key="timeline",
+                               width="stretch")
     picked = (event.selection.get(TIMELINE_PICK) or [{}])[0].get("frame") if event else None
     if picked is not None and picked != st.session_state.get("timeline_pick"):  # a new click, not a kept one
         st.session_state["timeline_pick"] = picked
@@ -313,7 +326,7 @@ def frame_panels(cmp: Comparison, c: Choices, frame: int, big, keys) -> None:
         for j in range(2):
             slots["small"][2 * i + j].image(p.images[j], caption=p.captions[j], width="stretch")
     status.empty()
-    view = cmp.frame_view(frame, c.obj, c.view, c.wrt, c.display)  # everything is stored now: no computing
+    view = cmp.view_of(frame, c.obj, c.view, masks, sorted(shown, key=lambda m: keys.index(m.key)), c.display)
     exports(cmp, c, view)
 
 
@@ -390,16 +403,25 @@ def dataset_page(c: Choices) -> None:
         st.caption("95% intervals: bootstrap resampling videos; p: sign test over videos. Click a row to open "
                    "its video; click a header to sort.")
         st.dataframe(overview.summary(), hide_index=True, key="dataset_summary")
-        table = overview.per_video()
-        picked = st.dataframe(table, hide_index=True, key="dataset_videos", on_select="rerun",
-                              selection_mode="single-row")
-        rows = picked.selection.rows if picked is not None else []
-        pick = rows[0] if rows else None
-        if pick is not None and pick != st.session_state.get("dataset_pick"):  # a new click, not a kept one
-            st.session_state["dataset_pick"] = pick
-            if table["video"].iloc[pick] != c.sequence:
-                st.session_state["next_sequence"] = table["video"].iloc[pick]
-                st.rerun()
+        st.dataframe(overview.per_video(), hide_index=True, key="dataset_videos", on_select="rerun",
+                     selection_mode="single-row")
+
+
+def dataset_pick(settings: DashboardSettings) -> str | None:
+    """The video of a row of the dataset table clicked since the last run (read before the sequence box is
+    drawn, so the click opens the video in the same run), else ``None``."""
+    state = st.session_state.get("dataset_videos")
+    rows = state["selection"]["rows"] if state else []
+    pick = rows[0] if rows else None
+    if pick is None or pick == st.session_state.get("dataset_pick"):  # no click, or one already followed
+        return None
+    st.session_state["dataset_pick"] = pick
+    try:
+        overview = get_overview(settings)
+    except ErfkitError:
+        return None
+    table = overview.per_video() if overview is not None else None
+    return None if table is None or pick >= len(table) else str(table["video"].iloc[pick])
 
 
 def explorer_tab(cmp: Comparison, c: Choices, frame: int) -> None:
@@ -412,8 +434,8 @@ def explorer_tab(cmp: Comparison, c: Choices, frame: int) -> None:
     picked = st.session_state.get("explore_point")
     if picked is not None and (picked[0] != frame or picked[1] != c.sequence):
         picked = None
-    event = st.altair_chart(explorer_chart(image, cmp.cell(c.view), picked[2] if picked else None),
-                            on_select="rerun", key=f"explorer-{c.sequence}-{frame}")
+    event = st.vega_lite_chart(explorer_chart(image, cmp.cell(c.view), picked[2] if picked else None),
+                               on_select="rerun", key=f"explorer-{c.sequence}-{frame}", width="content")
     cell = (event.selection.get(CELL_PICK) or [None])[0] if event else None
     if cell is not None and (frame, c.sequence, (int(cell["cy"]), int(cell["cx"]))) != picked:
         st.session_state["explore_point"] = (frame, c.sequence, (int(cell["cy"]), int(cell["cx"])))
@@ -438,7 +460,7 @@ def explorer_tab(cmp: Comparison, c: Choices, frame: int) -> None:
         if len(names) > len(cols):
             st.caption(f"{len(names) - len(cols)} more memory frames are in the chart below.")
         st.html(colour_bar(cmp.memory_scale(top)))
-        st.altair_chart(frame_mass_chart(names, read.share, read.point_mass, read.effect), width="stretch")
+        st.vega_lite_chart(frame_mass_chart(names, read.share, read.point_mass, read.effect), width="stretch")
 
 
 def metrics_tab(cmp: Comparison, c: Choices, frame: int, summaries) -> None:
@@ -455,10 +477,10 @@ def metrics_tab(cmp: Comparison, c: Choices, frame: int, summaries) -> None:
     st.subheader("Over time")
     if not tables.energy.empty:
         st.caption("cycle-ERF energy inside the mask, per frame")
-        st.line_chart(tables.energy)
+        st.vega_lite_chart(line_chart(tables.energy, "energy in mask"), width="stretch")
     if not tables.j.empty:
         st.caption("J of each checkpoint's segmentation, per frame")
-        st.line_chart(tables.j)
+        st.vega_lite_chart(line_chart(tables.j, "J"), width="stretch")
 
 
 def all_frames_tab(cmp: Comparison, worker: Worker, c: Choices, keys) -> None:
@@ -468,6 +490,8 @@ def all_frames_tab(cmp: Comparison, worker: Worker, c: Choices, keys) -> None:
         st.rerun()
     done = cmp.computed_frames(c.view)
     st.caption(f"cycle-ERF of A and B on every computed frame ({len(done)} of {len(video)}), shared scale")
+    if not st.toggle("show them", key="show_grid", help="thumbnails of every computed frame (drawn on each run)"):
+        return
     per_row = 6
     for start in range(0, len(done), per_row):
         for col, t in zip(st.columns(per_row), done[start:start + per_row]):

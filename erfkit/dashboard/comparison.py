@@ -141,6 +141,7 @@ class Comparison:
         self.lock = threading.RLock()
         self._summaries: dict[str, list[VideoSummary]] = {}
         self._reads: dict[tuple, TemporalAttribution] = {}
+        self._metrics: dict[ViewSettings, tuple[tuple, list[list[dict]]]] = {}
         self._seconds: dict[str, float] = {}  # method group -> seconds per map and checkpoint (last measured)
         self._waiting = 0  # page requests waiting for the lock (the worker lets them go first)
         self._count = threading.Lock()
@@ -314,6 +315,11 @@ class Comparison:
         """Every map kind of ``frame`` for ``obj`` (computing only the maps no store holds), for exports."""
         masks = self.mask_panels(frame, obj, view, progress)
         methods = [self.method_panels(frame, obj, key, view, display, progress) for key in self.keys(view, wrt)]
+        return self.view_of(frame, obj, view, masks, methods, display)
+
+    def view_of(self, frame: int, obj: int, view: ViewSettings, masks: MaskPanels, methods: list[MethodPanels],
+                display: Display = Display()) -> FrameView:
+        """The :class:`FrameView` of panels already made (what the page drew, for its exports)."""
         title = f"{self.video.name}, frame {self.video.frame_name(frame)}, object {obj}, target {view.target}"
         return FrameView(frame, self.video.frame_name(frame), self.video.read_frame(frame), masks, methods,
                          self.labels, title, display)
@@ -406,6 +412,15 @@ class Comparison:
         return buf.getvalue()
 
     # ------------------------------------------------------------------ metrics
+    def _metric_rows(self, view: ViewSettings) -> list[list[dict]]:
+        """Each store's metric rows for ``view``, read again only when more frames are stored."""
+        stamp = tuple(len(s.available(k, view)) for s in self.stores for k in view.map_keys())
+        hit = self._metrics.get(view)
+        if hit is None or hit[0] != stamp:
+            hit = (stamp, [s.metrics(view) for s in self.stores])
+            self._metrics[view] = hit
+        return hit[1]
+
     def metrics(self, view: ViewSettings, obj: int, frame: int, summaries: list[VideoSummary]) -> MetricTables:
         """The metric rows of ``obj`` from what is stored: this frame, the video's means, curves over time.
 
@@ -414,8 +429,8 @@ class Comparison:
         """
         given = set(self.video.annotation_paths)
         rows = []
-        for label, store in zip(self.labels, self.stores):
-            for r in store.metrics(view):
+        for label, rows_of_store in zip(self.labels, self._metric_rows(view)):
+            for r in rows_of_store:
                 if r["object"] != obj:
                     continue
                 t = self.video.frame_names.index(r["frame"]) if r["frame"] in self.video.frame_names else -1

@@ -95,6 +95,7 @@ class MapStore:
         self.cache = Path(cache) / self.sha[:16] / sequence.name
         self._cache_atlases: dict[Path, tuple[int, Atlas]] = {}
         self._labels: dict[str, list[np.ndarray]] = {}
+        self._dirs: dict[tuple[str, ViewSettings], Path] = {}
 
     @property
     def label(self) -> str:
@@ -107,8 +108,11 @@ class MapStore:
         return self.default_size if s.size == "checkpoint" else format_size(parse_size(s.size))
 
     def _cache_dir(self, group: str, s: ViewSettings) -> Path:
-        cfg = json.dumps({**s.group_config(group).to_dict(), "size": self.size(s)}, sort_keys=True).encode()
-        return self.cache / f"{group}-{hashlib.sha256(cfg).hexdigest()[:12]}"
+        key = (group, s)
+        if key not in self._dirs:  # asked for on every view: hashed once
+            cfg = json.dumps({**s.group_config(group).to_dict(), "size": self.size(s)}, sort_keys=True).encode()
+            self._dirs[key] = self.cache / f"{group}-{hashlib.sha256(cfg).hexdigest()[:12]}"
+        return self._dirs[key]
 
     def _cached(self, d: Path) -> Atlas | None:
         """The cache atlas in ``d`` (re-read only when its index changed)."""
