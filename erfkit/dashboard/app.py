@@ -156,6 +156,7 @@ def sidebar() -> Choices:
     objects = sorted(seq.object_frames)
     if not objects:
         fail(f"{sequence}: no object is given in its first frame")
+    choose("object", objects[0], objects)
     obj = sb.selectbox("object", objects, key="object", format_func=lambda o: f"object {o}")
     sb.header("Explanations")
     d = ViewSettings()  # the defaults live there
@@ -216,12 +217,12 @@ def main() -> None:
         st.caption(f"J&F n/a: {missing}.")
 
     frame = frame_controls(cmp, c)
-    timeline_strip(cmp, c, frame)
     with cmp.foreground():
+        timeline_strip(cmp, c, frame)
         frame_panels(cmp, c, frame, big, keys)
+    work_status(worker)  # before new work is asked for: a failure of the last job stays on the page
     worker.prefetch([f for f in (frame + 1, frame + 2, frame - 1) if 0 <= f < len(video)],
                     [big, *(k for k in keys if k != big)], c.view)
-    work_status(worker)
 
     tabs = st.tabs(["Memory explorer", "Metrics", "All frames", "About"])
     with tabs[0]:
@@ -251,6 +252,9 @@ def frame_controls(cmp: Comparison, c: Choices) -> int:
         st.session_state["frame"] = st.session_state.pop("next_frame")
     if st.session_state.get("frame", -1) not in range(n):  # start on a frame other than the target
         st.session_state["frame"] = min(n - 1, c.view.target + 1) if n > 1 else 0
+    if n == 1:
+        st.caption("This video has one frame.")
+        return 0
     left, prev, nxt, play = st.columns([10, 1.3, 1.3, 1.3], vertical_alignment="bottom")
     if prev.button(PREVIOUS, key="previous", disabled=st.session_state["frame"] == 0, help="previous frame (←)"):
         st.session_state["frame"] -= 1
@@ -268,20 +272,21 @@ def frame_controls(cmp: Comparison, c: Choices) -> int:
 def timeline_strip(cmp: Comparison, c: Choices, frame: int) -> None:
     """Per-frame J (or mask area) of A and B, onsets, computed frames; a click jumps to a frame."""
     tl = cmp.timeline(c.view, c.obj)
-    event = st.vega_lite_chart(timeline_chart(tl, frame, cmp.labels), on_select="rerun", key="timeline",
+    # one chart per frame shown: each starts with no selection, so any click (even on a frame clicked
+    # before) is a new one
+    event = st.vega_lite_chart(timeline_chart(tl, frame, cmp.labels), on_select="rerun", key=f"timeline-{frame}",
                                width="stretch")
     picked = (event.selection.get(TIMELINE_PICK) or [{}])[0].get("frame") if event else None
-    if picked is not None and picked != st.session_state.get("timeline_pick"):  # a new click, not a kept one
-        st.session_state["timeline_pick"] = picked
-        if int(picked) != frame:
-            st.session_state["next_frame"] = int(picked)
-            st.rerun()
+    if picked is not None and int(picked) != frame:
+        st.session_state["next_frame"] = int(picked)
+        st.rerun()
     notes = [f"{label}: {tl.onset_signal} first below 0.5 at frame {cmp.video.frame_name(f)}"
              for label, f in tl.onset.items() if f is not None]
     if tl.divergence is not None:
         notes.append(f"A and B diverge at frame {cmp.video.frame_name(tl.divergence)}")
-    st.caption(f"Timeline: {tl.signal} per frame (click to go there); dotted lines: error onsets; green ticks: "
-               f"frames whose maps are computed ({len(tl.computed)} of {len(tl.names)}). "
+    st.caption(f"Timeline: {tl.signal} per frame (click to go there); dashed lines: error onsets; dotted: where A "
+               f"and B diverge; triangles: a mask collapses, explodes or jumps; green ticks: frames whose cycle-ERF "
+               f"is computed ({len(tl.computed)} of {len(tl.names)}). "
                + ("; ".join(notes) if notes else "No onset: neither checkpoint falls below 0.5."))
 
 
@@ -298,8 +303,8 @@ def frame_panels(cmp: Comparison, c: Choices, frame: int, big, keys) -> None:
     small_cols = st.columns(2 * len(others))
     slots = {"big": [col.empty() for col in big_cols],
              "small": [col.empty() for col in small_cols]}
-    for col in big_cols:
-        col.caption("computing ...")
+    for slot in slots["big"]:
+        slot.caption("computing ...")
 
     def say(msg: str) -> None:
         units = cmp.pending(frame, keys, c.view)
@@ -413,7 +418,10 @@ def dataset_pick(settings: DashboardSettings) -> str | None:
     state = st.session_state.get("dataset_videos")
     rows = state["selection"]["rows"] if state else []
     pick = rows[0] if rows else None
-    if pick is None or pick == st.session_state.get("dataset_pick"):  # no click, or one already followed
+    if pick is None:  # nothing selected: the next click on any row is new
+        st.session_state.pop("dataset_pick", None)
+        return None
+    if pick == st.session_state.get("dataset_pick"):  # a click already followed
         return None
     st.session_state["dataset_pick"] = pick
     try:
@@ -451,7 +459,7 @@ def explorer_tab(cmp: Comparison, c: Choices, frame: int) -> None:
         st.markdown(f"**{'AB'[side]}: {cmp.labels[side]}** - read at (y={point[0]}, x={point[1]}); J at this "
                     f"frame {read.j:.3f} against the {cmp.truth_kind if read.reference != 'prediction' else 'prediction'}")
         cols = st.columns(min(len(names), 6))
-        top = float(read.point_maps.max()) if read.point_maps is not None else 0.0
+        top = float(read.point_maps.max())  # a point was given: its maps are there
         for i, (t, name) in enumerate(zip(read.memory_frames, names)):
             if i >= len(cols):
                 break
@@ -513,8 +521,10 @@ pixels of frame *l*, used as the memory frame or as the query frame.
 how much weight each memory pixel gets, each memory frame's share, and the J lost when that memory
 frame is left out.
 
-**Shared colour scale**: one maximum for A and B, so brighter means stronger. **Per map**: each map
-by its own maximum. Colour bars are in the maps' raw units. Metrics: energy in mask = share of the map
+**Shared colour scale**: one scale for A and B, so brighter means stronger. **Per map**: each map on
+its own scale (A - B is always drawn on the shared one). A scale ends at the 99th percentile of the
+values by default (above it, colours saturate: the colour bar says so with ≥), or at the maximum.
+Colour bars are in the maps' raw units. Metrics: energy in mask = share of the map
 inside the object; pointing game = the maximum lies on the object; area ratio (50%) = RepLKNet's
 area ratio: the smallest square centred on the object holding more than half of log10(1 + map) / max
 (over the frame's area).

@@ -41,8 +41,9 @@ def _records(df: pd.DataFrame) -> list[dict]:
 
 
 def timeline_chart(timeline, current: int, labels: list[str], height: int = 170) -> dict:
-    """Per-frame J (or mask area) of both checkpoints, their onsets (dashed), the computed frames (ticks at the
-    bottom) and the current frame (grey band); a click anywhere on a frame's column picks it."""
+    """Per-frame J (or mask area) of both checkpoints, their onsets (dashed), where they diverge (dotted), their
+    suspicious masks (triangles at the top), the computed frames (ticks at the bottom) and the current frame
+    (grey band); a click anywhere on a frame's column picks it."""
     table = timeline.table()
     n = len(timeline.names)
     xs = {"domain": [-0.5, n - 0.5], "nice": False, "zero": False}
@@ -73,6 +74,14 @@ def timeline_chart(timeline, current: int, labels: list[str], height: int = 170)
         layers.append({"data": {"values": onsets}, "mark": {"type": "rule", "strokeDash": [4, 3], "size": 2},
                        "encoding": {"x": _q("frame", scale=xs), "color": colour,
                                     "tooltip": [{"field": "what", "type": "nominal"}]}})
+    events = [{"frame": e.frame, "checkpoint": label, "what": f"{label}: {e.kind} ({e.detail})"}
+              for label, es in timeline.events.items() for e in es]
+    if events:
+        layers.append({"data": {"values": events},
+                       "mark": {"type": "point", "shape": "triangle-down", "size": 90, "filled": True,
+                                "opacity": 0.9},
+                       "encoding": {"x": _q("frame", scale=xs), "y": {"datum": top},
+                                    "color": colour, "tooltip": [{"field": "what", "type": "nominal"}]}})
     if timeline.divergence is not None:
         layers.append({"data": {"values": [{"frame": timeline.divergence, "what": "A and B diverge"}]},
                        "mark": {"type": "rule", "color": "#555", "strokeDash": [1, 2], "size": 2},

@@ -15,7 +15,8 @@ segmentations come from each checkpoint's :class:`~erfkit.explain.views.MapStore
 a frame whose maps are stored (in an atlas or the cache) is shown without
 running the model.  Every computation holds :attr:`Comparison.lock`, so the
 page and the background :class:`~erfkit.dashboard.worker.Worker` share the
-model and the cache safely.
+model and the cache safely; what only reads (stored maps, segmentations in
+memory, availability) does not wait for it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -140,7 +142,8 @@ class Comparison:
         #: held by every computation (the page's and the background worker's)
         self.lock = threading.RLock()
         self._summaries: dict[str, list[VideoSummary]] = {}
-        self._reads: dict[tuple, TemporalAttribution] = {}
+        self._reads: OrderedDict[tuple, TemporalAttribution] = OrderedDict()  # the last READS memory reads
+        self._events: dict[tuple, list[MaskEvent]] = {}
         self._metrics: dict[ViewSettings, tuple[tuple, list[list[dict]]]] = {}
         self._seconds: dict[str, float] = {}  # method group -> seconds per map and checkpoint (last measured)
         self._waiting = 0  # page requests waiting for the lock (the worker lets them go first)
@@ -199,8 +202,18 @@ class Comparison:
 
     def segmentation(self, side: int, view: ViewSettings, progress: Progress | None = None) -> list[np.ndarray]:
         """Checkpoint ``side``'s ``[H, W]`` object ids of every frame (segmented once, then stored)."""
+        store = self.stores[side]
+        if store.has_labels(view):  # in memory: no need to wait for the worker's map
+            return store.labels(view)
         with self.lock:
-            return self.stores[side].labels(view, progress)
+            return store.labels(view, progress)
+
+    def events(self, side: int, view: ViewSettings, obj: int) -> list[MaskEvent]:
+        """Checkpoint ``side``'s suspicious masks of ``obj`` (:func:`~erfkit.evaluation.mask_events`), kept."""
+        key = (side, self.stores[side].size(view), obj)
+        if key not in self._events:
+            self._events[key] = mask_events(self.segmentation(side, view), obj)
+        return self._events[key]
 
     def summary(self, view: ViewSettings, progress: Progress | None = None) -> list[VideoSummary]:
         """Each checkpoint's J&F and per-frame J (segmenting the video only when no stored result has it)."""
@@ -241,7 +254,7 @@ class Comparison:
             curves = {k: np.array([100.0 * float((m == obj).mean()) for m in lab]) for k, lab in labels.items()}
             signal = "mask area (%)"
         return Timeline(self.video.frame_names, signal, curves, onset.onset, onset.signal, onset.divergence,
-                        self.computed_frames(view), {k: mask_events(lab, obj) for k, lab in labels.items()})
+                        self.computed_frames(view), {k: self.events(i, view, obj) for i, k in enumerate(labels)})
 
     # --------------------------------------------------------------- one frame
     def keys(self, view: ViewSettings, wrt: str) -> list[MapKey]:
@@ -289,7 +302,7 @@ class Comparison:
             preds.append(pred)
             images.append(frame_with_masks(image, truth, pred))
             captions.append(f"{SIDES[i]}: {label} - frame {self.video.frame_name(frame)}")
-            for e in mask_events(labels[:frame + 1], obj):
+            for e in self.events(i, view, obj):
                 if e.frame == frame:
                     warnings.append(f"{SIDES[i]} ({label}): the mask {_VERB[e.kind]} at this frame ({e.detail})")
         return MaskPanels(images, captions, preds, truth, self.truth_kind, warnings)
@@ -304,8 +317,9 @@ class Comparison:
         shown = display_values(maps, display.scale, display.shared, display.clip)
         tops = display_tops(maps, display.shared, display.clip)
         images = [map_panel(v, image, truth, alpha=display.opacity, colorbar=False) for v in shown]
-        images.append(difference_panel(shown[0], shown[1], truth, colorbar=False))
-        limit = float(np.abs(shown[0] - shown[1]).max()) or 1.0
+        common = shown if display.shared else display_values(maps, display.scale, True, display.clip)
+        images.append(difference_panel(common[0], common[1], truth, colorbar=False))  # A - B: on one scale
+        limit = float(np.abs(common[0] - common[1]).max()) or 1.0
         scales = [heat_scale(t, key, display) for t in tops] + [difference_scale(limit, display)]
         captions = [f"{SIDES[i]}: {key.title}" for i in range(2)] + [f"A - B: {key.title}"]
         return MethodPanels(key, maps, images, captions, scales)
@@ -371,6 +385,9 @@ class Comparison:
                 store = self.stores[side]
                 self._reads[key] = temporal_attribution(store.model, self.video, frame, obj, size=store.size(view),
                                                         point=point)
+            while len(self._reads) > READS:  # each holds [T, H, W] maps at the file's size
+                self._reads.popitem(last=False)
+        self._reads.move_to_end(key)
         return self._reads[key]
 
     def memory_panel(self, frame: int, weights: np.ndarray, top: float, display: Display = Display()) -> np.ndarray:
@@ -454,6 +471,8 @@ class Comparison:
 
 
 _VERB = {"collapse": "collapses", "explosion": "explodes", "jump": "jumps"}
+#: memory reads kept per comparison (the explorer's last clicks)
+READS = 8
 
 
 def distinct(labels: list[str], hints: list[str] | None = None) -> list[str]:

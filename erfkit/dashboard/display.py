@@ -199,6 +199,7 @@ def heat_scale(top: float, key: MapKey, display: Display) -> ColourScale:
 
 
 def difference_scale(limit: float, display: Display) -> ColourScale:
-    """The colour bar of A - B: symmetric, in display units (A and B share them)."""
-    unit = "A - B (" + ("log10(1 + m)" if display.scale == "log" else "m") + " as a share of the scale's top)"
+    """The colour bar of A - B: symmetric, in display units of one scale shared by A and B (even when the maps
+    above are shown each on its own)."""
+    unit = "A - B (" + ("log10(1 + m)" if display.scale == "log" else "m") + " over the shared scale's top)"
     return ColourScale(DIFF_CMAP, -limit, limit, unit)

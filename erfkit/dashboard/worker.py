@@ -63,6 +63,7 @@ class Worker:
         self._cond = threading.Condition()
         self._queue: list[tuple[int, int, MapKey, ViewSettings]] = []  # (frame, side, key, view)
         self._job = "idle"
+        self._job_id = 0  # a map finishing after its job was replaced is not counted in the new one
         self._done = self._total = 0
         self._seconds = 0.0
         self._current = ""
@@ -77,10 +78,11 @@ class Worker:
 
     def prefetch(self, frames: Iterable[int], keys: list[MapKey], view: ViewSettings) -> None:
         """Compute the maps ``keys`` of ``frames`` (in that order) that are missing; a running "compute all" goes on."""
+        units = self._units(frames, keys, view)
         with self._cond:
-            if self._job == "all":
+            if self._job == "all" or not units:  # nothing new: the state (and any error) stays
                 return
-            self._start("prefetch", self._units(frames, keys, view))
+            self._start("prefetch", units)
 
     def compute_all(self, frames: Iterable[int], keys: list[MapKey], view: ViewSettings) -> None:
         """Compute every missing map ``keys`` of ``frames``; :meth:`status` gives the progress and ETA."""
@@ -95,8 +97,9 @@ class Worker:
     def _start(self, job: str, units: list) -> None:
         self._queue = units
         self._job = job if units else "idle"
+        self._job_id += 1
         self._done, self._total, self._seconds, self._error = 0, len(units), 0.0, ""
-        self._cond.notify()
+        self._cond.notify_all()
 
     def status(self) -> WorkStatus:
         with self._cond:
@@ -123,18 +126,21 @@ class Worker:
                     self._cond.notify_all()
                     self._cond.wait()
                 frame, side, key, view = self._queue.pop(0)
+                job = self._job_id
                 self._current = f"{'AB'[side]}: {key.title} of frame {self.cmp.video.frame_name(frame)}"
             t0 = time.perf_counter()
             try:
                 self.cmp.maps(side, frame, [key], view, background=True)
             except Exception as e:  # noqa: BLE001 - the page shows it; the thread lives on
                 with self._cond:
-                    self._error = f"{self._current}: {e}"
-                    self._queue.clear()
+                    if job == self._job_id:
+                        self._error = f"{self._current}: {e}"
+                        self._queue.clear()
             with self._cond:
                 self._current = ""
-                self._done += 1
-                self._seconds += time.perf_counter() - t0
+                if job == self._job_id:
+                    self._done += 1
+                    self._seconds += time.perf_counter() - t0
                 if not self._queue:
                     self._job = "idle"
                     self._cond.notify_all()

@@ -117,7 +117,7 @@ class MaskEvent:
 
     Attributes:
         frame: the frame index.
-        kind: ``"collapse"`` (the mask shrinks below ``collapse`` times its first-frame area, or vanishes),
+        kind: ``"collapse"`` (the mask shrinks below ``collapse`` times its first area, or vanishes),
             ``"explosion"`` (it grows past ``explode`` times that area) or ``"jump"`` (it overlaps the
             previous frame's mask less than ``jump`` in IoU, both being non-empty).
         detail: a phrase for the page, e.g. ``"area 0.04x the first frame's"``.
@@ -133,16 +133,18 @@ def mask_events(labels: Sequence[np.ndarray], object_id: int, *, collapse: float
     """The frames where one object's predicted mask collapses, explodes or jumps (at most one event each).
 
     Args:
-        labels: ``[H, W]`` object ids of every frame; frame 0 holds the given mask (the reference area).
+        labels: ``[H, W]`` object ids of every frame; the first frame holding the object (its given
+            mask) gives the reference area, and later frames are checked.
         object_id: the object.
         collapse, explode: area ratios to frame 0's mask; jump: the least IoU with the previous frame.
     """
     masks = [_mask(m, object_id) for m in labels]
-    ref = int(masks[0].sum()) if masks else 0
-    if ref == 0:
+    first = next((t for t, m in enumerate(masks) if m.any()), None)  # where the object is given
+    if first is None:
         return []
+    ref = int(masks[first].sum())
     out = []
-    for t in range(1, len(masks)):
+    for t in range(first + 1, len(masks)):
         ratio = masks[t].sum() / ref
         if ratio < collapse:
             out.append(MaskEvent(t, "collapse", "no mask" if ratio == 0 else f"area {ratio:.2f}x the first frame's"))

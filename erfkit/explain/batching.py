@@ -102,7 +102,7 @@ def plan_batch(model: STM, sequence: VideoSequence, target: int, cycle: CycleERF
 
     Args:
         size: the input-size policy (``None``: native; ``(H, W)``).
-        limit: the largest batch (also at most the video's length).
+        limit: the largest batch (also at most the video's length; give the number of frames asked for).
         budget: bytes to fit in (default: :func:`memory_budget` of the device).
 
     Raises:
@@ -123,6 +123,8 @@ def plan_batch(model: STM, sequence: VideoSequence, target: int, cycle: CycleERF
     one, two = (saved_bytes(lambda b=b: probe.attribute(x_t.repeat(b, 1, 1, 1), x_t, y_t)) for b in (1, 2))
     per_frame = max(1, two - one)
     fixed = max(0, one - per_frame)
+    if budget is None and dev.type == "cuda":
+        torch.cuda.empty_cache()  # what the probes left in the allocator's cache is free
     room = budget if budget is not None else memory_budget(dev)
     cap = max(1, min(limit, len(sequence)))
     n = int((room / OVERHEAD - fixed) // per_frame)

@@ -224,9 +224,17 @@ def explain_dataset(model: STM, dataset: DavisDataset, out: str | os.PathLike, c
     if cfg.batch_size == "auto":  # one size for every video and rank (the units must agree)
         from .batching import plan_batch
 
-        longest = max(names, key=lambda n: len(dataset[n]))
-        size_n = plan_batch(model, dataset[longest], cfg.target, cfg.cycle_config(1),
-                            size=checkpoint_input_size(model) if size == "checkpoint" else parse_size(size)).batch_size
+        if world > 1 and agree is None:
+            raise ConfigError("batch size 'auto' with several processes needs agree= (they must cut the videos "
+                              "into the same batches)", option="batch_size")
+
+        def heaviest(n: str) -> tuple[int, int]:  # a frame costs most with the most objects and pixels
+            h, w = dataset[n].read_frame(cfg.target).shape[:2]
+            return len(dataset[n].object_frames), h * w
+
+        size_n = plan_batch(model, dataset[max(names, key=heaviest)], cfg.target, cfg.cycle_config(1),
+                            size=checkpoint_input_size(model) if size == "checkpoint" else parse_size(size),
+                            limit=max(len(dataset[n]) for n in names)).batch_size
         cfg = dataclasses.replace(cfg, batch_size=agree(size_n) if agree is not None else size_n)
     units = [(name, group) for name in names for group in frame_groups(range(len(dataset[name])), cfg.batch_size)]
     mine: dict[str, list[list[int]]] = {}

@@ -155,6 +155,10 @@ class MapStore:
                     out[i] = a.load(i, ["pred"]).get("pred")
         return None if any(o is None for o in out) else out  # type: ignore[return-value]
 
+    def has_labels(self, s: ViewSettings) -> bool:
+        """Whether :meth:`labels` of ``s`` is in memory (answers without reading or computing)."""
+        return self.size(s) in self._labels
+
     def labels(self, s: ViewSettings, progress: Callable[[str], None] | None = None) -> list[np.ndarray]:
         """The model's segmentation of every frame (``[H, W]`` object ids each) at the size ``s`` asks for.
 

@@ -37,12 +37,15 @@ def display_tops(maps: list[np.ndarray], shared: bool = True, clip: float | None
         maps: ``[H, W]`` non-negative maps.
         shared: one top for all maps (their largest) or one per map.
         clip: a percentile in (0, 100): the top is that percentile of the map's
-            values instead of its maximum (brighter maps where a few pixels dominate).
+            values instead of its maximum (brighter maps where a few pixels dominate);
+            where the percentile is 0 (a map nonzero on few pixels), the maximum.
     """
     if clip is not None and not 0 < clip < 100:
         raise ValueError(f"clip must be a percentile in (0, 100), not {clip}")
-    tops = [float(np.percentile(m, clip)) if clip is not None and np.size(m) else float(np.max(m, initial=0.0))
-            for m in (np.clip(np.asarray(m, dtype=np.float64), 0, None) for m in maps)]
+    tops = []
+    for m in (np.clip(np.asarray(m, dtype=np.float64), 0, None) for m in maps):
+        top = float(np.percentile(m, clip)) if clip is not None and np.size(m) else 0.0
+        tops.append(top if top > 0 else float(np.max(m, initial=0.0)))  # a sparse map: its maximum
     return [max(tops, default=0.0)] * len(tops) if shared else tops
 
 

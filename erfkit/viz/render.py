@@ -15,8 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .style import DIFF_CMAP, GT_COLOR, HEAT_CMAP, PRED_COLOR
 
-__all__ = ["lut", "colorize", "frame_with_outlines", "frame_with_masks", "map_panel", "map_panels", "difference_panel",
-           "thumbnail"]
+__all__ = ["lut", "colorize", "frame_with_masks", "map_panel", "map_panels", "difference_panel", "thumbnail"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -55,14 +54,6 @@ def _draw_outline(img: np.ndarray, mask: np.ndarray | None, color: str, dashed: 
         yy, xx = np.indices(e.shape)
         e &= ((yy + xx) // 4) % 2 == 0
     img[e] = _hex(color)
-
-
-def frame_with_outlines(frame: np.ndarray, gt: np.ndarray | None = None, pred: np.ndarray | None = None) -> np.ndarray:
-    """The frame with the ground-truth (solid) and predicted (dashed) outline."""
-    img = np.array(frame, dtype=np.uint8, copy=True)
-    _draw_outline(img, gt, GT_COLOR)
-    _draw_outline(img, pred, PRED_COLOR, dashed=True)
-    return img
 
 
 def _thick(edge: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ def test_first_view_shows_both_checkpoints(app):
                  "B: saliency (memory)"):
         assert name in caps
     assert "A - B: classic ERF (memory)" not in caps
-    assert len(app.get("image")) == 2 + 3 + 4 + 1  # masks, large, thumbnails; "All frames": the frame computed
+    assert len(app.get("image")) == 2 + 3 + 4  # masks, large, thumbnails ("All frames" shows its grid on request)
     # colour bars in raw units, as HTML text (not drawn into the images), and the mask legend
     bars = [h.proto.body for h in app.get("html") if "erfkit-colourbar" in h.proto.body]
     assert len(bars) == 3 and "cycle-ERF" in bars[0] and "A - B" in bars[2]

@@ -188,11 +188,14 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
                                "path": info.path if info is not None else None},
                 "data": sequence_fingerprint(sequence), "config": cfg.to_dict(), "size": format_size(policy)}
     writer = AtlasWriter(out, identity, overwrite=overwrite)
+    frames = None if frames is None else list(frames)  # read twice below
     if cfg.batch_size == "auto":  # the identity keeps "auto"; the batches are sized to this machine
         from ..batching import plan_batch
 
-        cfg = dataclasses.replace(cfg, batch_size=plan_batch(model, sequence, cfg.target, cfg.cycle_config(1),
-                                                             size=policy, device=dev).batch_size)
+        asked = sorted(set(range(n) if frames is None else frames) - set(writer.done))
+        cfg = dataclasses.replace(cfg, batch_size=1 if not asked else plan_batch(
+            model, sequence, cfg.target, cfg.cycle_config(1), size=policy, device=dev,
+            limit=len(asked)).batch_size)
     batches = [list(g) for g in groups] if groups is not None else \
         frame_groups(range(n) if frames is None else frames, cfg.batch_size)
     bad = sorted({i for g in batches for i in g if not 0 <= i < n})
