@@ -6,7 +6,8 @@ import json
 
 from .common import RESULTS, ROOT
 
-ORDER = ["seeds", "fps", "eval_speed", "gc_speed", "cycle_erf_speed", "erf_throughput", "train_step",
+ORDER = ["seeds", "fps", "eval_speed", "gc_speed", "cycle_erf_speed", "erf_throughput", "dtype_agreement",
+         "train_step",
          "dashboard_latency", "long_video", "real_video"]
 
 
@@ -164,6 +165,26 @@ def dashboard_latency(r: dict) -> list[str]:
                 f"while one is viewed; the next frame, computed ahead, then shows in {ahead} s. A stored frame "
                 f"through the page (AppTest, the script's whole run): {stored} ms (median "
                 f"{1000 * real['stored_median']:.0f} ms; target under 1 s: {_ok(real['stored_median'] < 1)})."]
+    return out
+
+
+def dtype_agreement(r: dict) -> list[str]:
+    out = _head(r, "bfloat16 against float32 maps (issue: dataset scale)")
+    s = r["seconds"]
+    out += [f"The atlas of `{r['sequence']}` ({r['frames']} frames; cycle-ERF M = 50 and both classic ERFs; "
+            f"{r['model']}) built in float32 and under bfloat16 autocast (`erfkit erf --dtype bfloat16`) on "
+            f"{r['device']}; every map of every frame and object compared.", "",
+            "| map | Spearman (median) | Spearman (min) | relative L1 (median) | top-10% overlap (median) | maps |",
+            "|---|---|---|---|---|---|"]
+    for key, v in r["maps"].items():
+        out.append(f"| {key} | {v['spearman_median']:.3f} | {v['spearman_min']:.3f} | {v['relative_l1_median']:.3f} "
+                   f"| {v['top10_overlap_median']:.3f} | {v['maps']} |")
+    out += ["", f"Build time: float32 {s['float32']:.1f} s, bfloat16 {s['bfloat16']:.1f} s "
+            f"({s['bfloat16'] / s['float32']:.1f}x)."]
+    if r["device"] == "cpu":
+        out += ["On a CPU bfloat16 is emulated: slower, and meant for GPUs. No GPU was lent to this run, so the "
+                "GPU agreement and speed are not measured here (`python -m benchmarks.dtype_agreement --device "
+                "cuda`)."]
     return out
 
 

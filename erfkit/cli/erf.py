@@ -44,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sanity-every", type=int, default=8, help="randomised-weights check every N-th frame (0: never)")
     p.add_argument("--batch", "--batch-size", dest="batch_size", default="4", metavar="N|auto",
                    help="reference frames per cycle-ERF batch (4); auto: as many as the free memory holds")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="compute the explanations in bfloat16 (autocast; for GPUs) or float32 (default)")
     p.add_argument("--overwrite", action="store_true", help="replace an atlas or store of other settings")
     add_size_argument(p)
     p.add_argument("--device", default="auto")
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = AtlasConfig(methods=tuple(names(args.methods)), saliency_methods=tuple(names(args.saliency)),
                       target=args.target, steps=args.steps, rate=args.rate, bootstrap=args.bootstrap,
-                      batch_size=batch_size(args.batch_size), metrics_every=args.metrics_every, sanity_every=args.sanity_every)
+                      batch_size=batch_size(args.batch_size), dtype=args.dtype, metrics_every=args.metrics_every, sanity_every=args.sanity_every)
     if args.sequence is None:
         if args.frames:
             raise ConfigError("--frames needs --sequence (a split is explained whole)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import functools
@@ -222,16 +223,26 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
         x_t = box.image(x_t)
         y_t = box.mask(onehot(target_labels, objects, dev, dtype))
         v = _Video(sequence, objects, cfg.target, x_t, y_t, target_labels, preds, label, box)
-        v.query_t = model.encode_query(x_t)
-        v.memory_t = model.memorize(x_t, y_t)
+        with compute_dtype(cfg.dtype, dev):
+            v.query_t = model.encode_query(x_t)
+            v.memory_t = model.memorize(x_t, y_t)
     need_random = cfg.sanity_every > 0 and any(i % cfg.sanity_every == 0 for g in todo for i in g)
     v.random = randomized_model(model, cfg.seed) if need_random else None
     writer.write_index(objects=v.objects, target=cfg.target,
                        frames_dir=str(sequence.frame_paths[0].parent.resolve()))  # for rendering, not identity
 
     with tqdm(total=sum(map(len, todo)), desc=f"atlas {sequence.name}", unit="frame", disable=not progress) as bar:
-        _build_frames(model, v, cfg, todo, writer, bar, dev, on_frame)
+        with compute_dtype(cfg.dtype, dev):
+            _build_frames(model, v, cfg, todo, writer, bar, dev, on_frame)
     return writer.finish() if finish else Atlas(writer.out)
+
+
+def compute_dtype(dtype: str, device: torch.device):
+    """The context the explanations are computed in: nothing for ``float32``; for ``bfloat16``, autocast
+    (convolutions and matrix products in bfloat16, reductions, softmax and the mask's gradient in float32)."""
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def _build_frames(model: STM, v: _Video, cfg: AtlasConfig, todo: list[list[int]], writer: AtlasWriter, bar,
@@ -248,11 +259,11 @@ def _build_frames(model: STM, v: _Video, cfg: AtlasConfig, todo: list[list[int]]
             x_l = xs[j:j + 1]
             maps = _frame_maps(model, v, l, x_l, cfg, None if cycle is None else cycle[j])
             rows = _metrics(model, v, l, x_l, maps, cfg, dev)
-            arrays = {k.name: v.box.map_to_frame(m).detach().cpu().numpy().astype(np.float16)
+            arrays = {k.name: v.box.map_to_frame(m.float()).detach().cpu().numpy().astype(np.float16)
                       for k, m in maps.items()}
             arrays["pred"] = preds[l]
             if losses is not None:
-                arrays["cycle_loss"] = losses[j].cpu().numpy().astype(np.float32)
+                arrays["cycle_loss"] = losses[j].float().cpu().numpy().astype(np.float32)
             writer.write_frame(l, arrays, rows)
             bar.update()
             if on_frame is not None:

@@ -41,6 +41,8 @@ class AtlasConfig:
         sanity_every: weight-randomisation check on every N-th frame (0: never).
         deletion_steps: parts in which pixels are deleted/inserted.
         seed: seed of the randomised model.
+        dtype: ``float32``, or ``bfloat16``: the explanations computed under autocast (the segmentation
+            that gives ``pred`` stays float32); meant for GPUs, where it is faster.
     """
 
     methods: tuple[str, ...] = ATLAS_METHODS
@@ -56,6 +58,7 @@ class AtlasConfig:
     sanity_every: int = 8
     deletion_steps: int = 10
     seed: int = 0
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         bad = [m for m in self.methods if m not in ATLAS_METHODS]
@@ -66,6 +69,8 @@ class AtlasConfig:
             raise ConfigError(f"unknown saliency methods {bad}; choose from {', '.join(SALIENCY_METHODS)}")
         if self.reduction not in ("abs", "positive"):
             raise ConfigError("reduction must be 'abs' or 'positive'")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}", option="dtype")
         if self.batch_size != "auto" and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             raise ConfigError(f"batch size must be a whole number >= 1 or 'auto', not {self.batch_size!r}",
                               option="batch_size")
@@ -138,6 +143,14 @@ def sequence_fingerprint(sequence: VideoSequence) -> dict[str, Any]:
 NOT_SETTINGS = ("batch_size",)
 
 
+#: the precisions an atlas can be computed in
+DTYPES = ("float32", "bfloat16")
+
+
 def settings_of(config: dict[str, Any] | None) -> dict[str, Any]:
-    """A stored config without the fields that do not change the maps (:data:`NOT_SETTINGS`)."""
-    return {k: v for k, v in (config or {}).items() if k not in NOT_SETTINGS}
+    """A stored config without the fields that do not change the maps (:data:`NOT_SETTINGS`); an atlas
+    stored before ``dtype`` existed is float32."""
+    out = {k: v for k, v in (config or {}).items() if k not in NOT_SETTINGS}
+    if out.get("dtype", "float32") == "float32":
+        out.pop("dtype", None)
+    return out
