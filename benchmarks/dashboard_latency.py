@@ -72,7 +72,8 @@ def real_frames(frames: int = 16, new: tuple[int, ...] = (6, 10, 14), stored: tu
             for key in keys[1:]:
                 cmp.method_panels(t, obj, key, view, display)
             out["new"].append({"frame": t, "first_panel": first, "large_method": big,
-                               "all_panels": time.perf_counter() - t0})
+                               "all_panels": time.perf_counter() - t0,
+                               "floor": cycle_floor(cmp, t, view)})
         worker = Worker(cmp)
         for t in new:  # what the page asks for after showing t: its next frame, computed in the background
             worker.prefetch([t + 1], [CYCLE, *keys[1:]], view)
@@ -96,6 +97,27 @@ def real_frames(frames: int = 16, new: tuple[int, ...] = (6, 10, 14), stored: tu
     out["new_median"] = statistics.median(r["all_panels"] for r in out["new"])
     out["stored_median"] = statistics.median(out["stored_page_seconds"])
     return out
+
+
+def cycle_floor(cmp, frame: int, view) -> float:
+    """The unavoidable part of a new frame: cycle-ERF's M forward and backward passes of the memory path for
+    both checkpoints, alone (what :mod:`benchmarks.erf_throughput` calls the floor)."""
+    import torch
+
+    from erfkit.data.letterbox import Letterbox, parse_size
+    from erfkit.explain.cycle import CycleERFConfig
+    from erfkit.tensors import frame_tensor, onehot
+
+    from .erf_throughput import floor_seconds
+
+    video, total = cmp.video, 0.0
+    for store in cmp.stores:
+        box = Letterbox.fit(video.size, parse_size(store.size(view)))
+        x = box.image(frame_tensor(video.read_frame(frame), torch.device("cpu")))
+        x_t = box.image(frame_tensor(video.read_frame(view.target), torch.device("cpu")))
+        y_t = box.mask(onehot(video.prompt(view.target), sorted(video.object_frames), torch.device("cpu")))
+        total += floor_seconds(store.model, x, x_t, y_t, CycleERFConfig(steps=view.steps, batch_size=1))
+    return total
 
 
 def synthetic_atlas() -> dict:
