@@ -275,7 +275,7 @@ def timeline_strip(cmp: Comparison, c: Choices, frame: int) -> None:
     # one chart per frame shown: each starts with no selection, so any click (even on a frame clicked
     # before) is a new one
     event = st.vega_lite_chart(timeline_chart(tl, frame, cmp.labels), on_select="rerun", key=f"timeline-{frame}",
-                               width="stretch")
+                               width="stretch", height=240)  # without a height Streamlit squeezes the plot
     picked = (event.selection.get(TIMELINE_PICK) or [{}])[0].get("frame") if event else None
     if picked is not None and int(picked) != frame:
         st.session_state["next_frame"] = int(picked)
@@ -468,7 +468,8 @@ def explorer_tab(cmp: Comparison, c: Choices, frame: int) -> None:
         if len(names) > len(cols):
             st.caption(f"{len(names) - len(cols)} more memory frames are in the chart below.")
         st.html(colour_bar(cmp.memory_scale(top)))
-        st.vega_lite_chart(frame_mass_chart(names, read.share, read.point_mass, read.effect), width="stretch")
+        st.vega_lite_chart(frame_mass_chart(names, read.share, read.point_mass, read.effect), width="stretch",
+                           height=280)
 
 
 def metrics_tab(cmp: Comparison, c: Choices, frame: int, summaries) -> None:
@@ -485,10 +486,10 @@ def metrics_tab(cmp: Comparison, c: Choices, frame: int, summaries) -> None:
     st.subheader("Over time")
     if not tables.energy.empty:
         st.caption("cycle-ERF energy inside the mask, per frame")
-        st.vega_lite_chart(line_chart(tables.energy, "energy in mask"), width="stretch")
+        st.vega_lite_chart(line_chart(tables.energy, "energy in mask"), width="stretch", height=240)
     if not tables.j.empty:
         st.caption("J of each checkpoint's segmentation, per frame")
-        st.vega_lite_chart(line_chart(tables.j, "J"), width="stretch")
+        st.vega_lite_chart(line_chart(tables.j, "J"), width="stretch", height=240)
 
 
 def all_frames_tab(cmp: Comparison, worker: Worker, c: Choices, keys) -> None:
