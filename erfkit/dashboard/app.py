@@ -452,24 +452,30 @@ def explorer_tab(cmp: Comparison, c: Choices, frame: int) -> None:
         st.info("Click the frame to choose a cell.")
         return
     point = picked[2]
-    for side in range(2):
-        with st.spinner(f"reading {cmp.labels[side]}'s memory at frame {cmp.video.frame_name(frame)} ..."):
-            read = cmp.memory_read(side, frame, c.obj, point, c.view)
-        names = [cmp.video.frame_name(t) for t in read.memory_frames]
-        st.markdown(f"**{'AB'[side]}: {cmp.labels[side]}** - read at (y={point[0]}, x={point[1]}); J at this "
-                    f"frame {read.j:.3f} against the {cmp.truth_kind if read.reference != 'prediction' else 'prediction'}")
-        cols = st.columns(min(len(names), 6))
-        top = float(read.point_maps.max())  # a point was given: its maps are there
-        for i, (t, name) in enumerate(zip(read.memory_frames, names)):
-            if i >= len(cols):
-                break
-            cols[i].image(cmp.memory_panel(t, read.point_maps[i], top, c.display), width="stretch",
-                          caption=f"memory {name}: {100 * read.point_mass[i]:.1f}% of the read")
-        if len(names) > len(cols):
-            st.caption(f"{len(names) - len(cols)} more memory frames are in the chart below.")
-        st.html(colour_bar(cmp.memory_scale(top)))
-        st.vega_lite_chart(frame_mass_chart(names, read.share, read.point_mass, read.effect), width="stretch",
-                           height=280)
+    for side, column in enumerate(st.columns(2)):  # A | B, as everywhere on the page
+        with column:
+            memory_read(cmp, c, frame, side, point)
+
+
+def memory_read(cmp: Comparison, c: Choices, frame: int, side: int, point: tuple[int, int]) -> None:
+    """One checkpoint's read at ``point``: its weights on each memory frame, then each frame's share and effect."""
+    with st.spinner(f"reading {cmp.labels[side]}'s memory at frame {cmp.video.frame_name(frame)} ..."):
+        read = cmp.memory_read(side, frame, c.obj, point, c.view)
+    names = [cmp.video.frame_name(t) for t in read.memory_frames]
+    against = cmp.truth_kind if read.reference != "prediction" else "its own prediction"
+    st.markdown(f"**{'AB'[side]}: {cmp.labels[side]}** - read at (y={point[0]}, x={point[1]}); J at this frame "
+                f"{read.j:.3f} against {against}")
+    top = float(read.point_maps.max())  # a point was given: its maps are there
+    shown = min(len(names), 4)
+    for start in range(0, shown, 2):
+        for col, i in zip(st.columns(2), range(start, min(start + 2, shown))):
+            col.image(cmp.memory_panel(read.memory_frames[i], read.point_maps[i], top, c.display), width="stretch",
+                      caption=f"memory {names[i]}: {100 * read.point_mass[i]:.1f}% of the read")
+    if len(names) > shown:
+        st.caption(f"{len(names) - shown} more memory frames are in the chart below.")
+    st.html(colour_bar(cmp.memory_scale(top)))
+    st.vega_lite_chart(frame_mass_chart(names, read.share, read.point_mass, read.effect), width="stretch",
+                       height=280)
 
 
 def metrics_tab(cmp: Comparison, c: Choices, frame: int, summaries) -> None:

@@ -119,5 +119,6 @@ def test_dashboard_on_real_frames_in_chromium(server):  # noqa: F811
         page.wait_for_function("() => document.body.innerText.includes('of the read')", timeout=240_000)
         _wait_until_idle(page)
         _no_error(page)
-        assert any(c.startswith("memory 00000") for c in _captions(page))
+        assert sum(c.startswith("memory 00000") for c in _captions(page)) == 2  # A's read and B's
+        assert page.get_by_text("- read at (y=").count() == 2
         page.get_by_role("tabpanel").first.screenshot(path=str(SHOTS / "explorer.png"))
