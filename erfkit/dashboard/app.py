@@ -354,7 +354,8 @@ def exports(cmp: Comparison, c: Choices, view) -> None:
                     f"{'AB'[i]}: cycle-ERF ({fmt.upper()})",
                     lambda i=i, fmt=fmt: cmp.animation(i, CYCLE, c.obj, c.view, fmt, c.display.scale),
                     f"{video.name}-{'AB'[i]}-cycle.{fmt}", f"image/{fmt}" if fmt == "gif" else "video/mp4",
-                    key=f"anim_{i}_{fmt}", on_click="ignore")
+                    key=f"anim_{i}_{fmt}", on_click="ignore",
+                    disabled=not cmp.computed_frames(c.view))  # built on click: offered once there is a frame
         cols = st.columns(4)
         for i in range(2):
             cols[i].download_button(f"{'AB'[i]}: masks (DAVIS zip)", lambda i=i: cmp.masks_zip(i, c.view),
