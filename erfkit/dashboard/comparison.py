@@ -280,6 +280,8 @@ class Comparison:
         ``background=True`` (the worker): yield to any page request waiting for the lock first.
         """
         store = self.stores[side]
+        if not background and all(frame in store.available(k, view) for k in keys):
+            return store.get(frame, keys, view)  # stored: read without waiting for the worker's map
         while background and self.waiting:
             time.sleep(0.02)
         with self.foreground(not background), self.lock:
