@@ -101,7 +101,8 @@ def test_dashboard_renders_in_chromium(server):
         page.screenshot(path=str(SHOTS / "dashboard-first-view.png"), full_page=True)
 
         before = page.get_by_text("frame 00001").count()  # the view starts on frame 1 (the target is 0)
-        thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+        slider = page.locator('[data-testid="stSlider"]').filter(has_text="reference frame l")  # not the sidebar's
+        thumb = slider.locator('[role="slider"], input[type="range"]').first
         thumb.focus()
         thumb.press("ArrowRight")
         page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')]"
