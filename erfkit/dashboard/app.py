@@ -18,12 +18,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from erfkit.dashboard import (CYCLE, SALIENCY_METHODS, Comparison, DashboardSettings, DatasetOverview, Display,
-                              ViewSettings, Worker, find_atlases, find_checkpoints, find_stores, load_model,
-                              model_fingerprint, open_dataset)
-from erfkit.dashboard.charts import (CELL_PICK, TIMELINE_PICK, explorer_chart, frame_mass_chart, line_chart,
-                                     timeline_chart)
-from erfkit.dashboard.markup import ARROW_KEYS, NEXT, PREVIOUS, colour_bar, mask_legend
+from erfkit.dashboard import (ARROW_KEYS, CELL_PICK, CYCLE, NEXT, PREVIOUS, SALIENCY_METHODS, TIMELINE_PICK,
+                              Comparison, DashboardSettings, DatasetOverview, Display, ViewSettings, Worker,
+                              colour_bar, explorer_chart, find_atlases, find_checkpoints, find_stores,
+                              frame_mass_chart, line_chart, load_model, mask_legend, model_fingerprint, open_dataset,
+                              timeline_chart)
 from erfkit.errors import ErfkitError
 
 st.set_page_config(page_title="erfkit: what does the model look at?", layout="wide")
