@@ -144,6 +144,7 @@ class Comparison:
         self._summaries: dict[str, list[VideoSummary]] = {}
         self._reads: OrderedDict[tuple, TemporalAttribution] = OrderedDict()  # the last READS memory reads
         self._events: dict[tuple, list[MaskEvent]] = {}
+        self._images: OrderedDict[int, np.ndarray] = OrderedDict()
         self._metrics: dict[ViewSettings, tuple[tuple, list[list[dict]]]] = {}
         self._seconds: dict[str, float] = {}  # method group -> seconds per map and checkpoint (last measured)
         self._waiting = 0  # page requests waiting for the lock (the worker lets them go first)
@@ -194,6 +195,19 @@ class Comparison:
     def objects(self) -> list[int]:
         """The objects given in the video (ids)."""
         return sorted(self.video.object_frames)
+
+    def _image(self, frame: int) -> np.ndarray:
+        """Frame ``frame`` ``[H, W, 3]``, decoded once for all the panels of a view (the last few kept)."""
+        if frame not in self._images:
+            self._images[frame] = self.video.read_frame(frame)
+            while len(self._images) > IMAGES:
+                self._images.popitem(last=False)
+        self._images.move_to_end(frame)
+        return self._images[frame]
+
+    def _truth(self, frame: int, obj: int) -> np.ndarray | None:
+        """``[H, W]`` bool: the object's annotation on ``frame`` (``None`` where the frame has none)."""
+        return self.video.read_annotation(frame) == obj if frame in self.video.annotation_paths else None
 
     def _slot(self, obj: int) -> int:
         if obj not in self.objects:
@@ -295,8 +309,7 @@ class Comparison:
     def mask_panels(self, frame: int, obj: int, view: ViewSettings, progress: Progress | None = None) -> MaskPanels:
         """Each checkpoint's prediction of ``obj`` on ``frame``, filled, the annotation outlined, with warnings."""
         self._slot(obj)
-        image = self.video.read_frame(frame)
-        truth = self.video.read_annotation(frame) == obj if frame in self.video.annotation_paths else None
+        image, truth = self._image(frame), self._truth(frame, obj)
         preds, images, captions, warnings = [], [], [], []
         for i, label in enumerate(self.labels):
             labels = self.segmentation(i, view, progress)
@@ -314,8 +327,7 @@ class Comparison:
         """One map kind of ``frame`` for ``obj``: A, B and A - B, with their colour scales (computing what is missing)."""
         k = self._slot(obj)
         maps = [self.maps(i, frame, [key], view, progress)[key][k].astype(np.float32) for i in range(2)]
-        image = self.video.read_frame(frame)
-        truth = self.video.read_annotation(frame) == obj if frame in self.video.annotation_paths else None
+        image, truth = self._image(frame), self._truth(frame, obj)
         shown = display_values(maps, display.scale, display.shared, display.clip)
         tops = display_tops(maps, display.shared, display.clip)
         images = [map_panel(v, image, truth, alpha=display.opacity, colorbar=False) for v in shown]
@@ -337,7 +349,7 @@ class Comparison:
                 display: Display = Display()) -> FrameView:
         """The :class:`FrameView` of panels already made (what the page drew, for its exports)."""
         title = f"{self.video.name}, frame {self.video.frame_name(frame)}, object {obj}, target {view.target}"
-        return FrameView(frame, self.video.frame_name(frame), self.video.read_frame(frame), masks, methods,
+        return FrameView(frame, self.video.frame_name(frame), self._image(frame), masks, methods,
                          self.labels, title, display)
 
     def compute_frames(self, frames: Iterable[int], view: ViewSettings, wrt: str | None = None,
@@ -366,7 +378,7 @@ class Comparison:
     # ---------------------------------------------------------------- explorer
     def cell(self, view: ViewSettings, side: int = 0) -> float:
         """The side of one memory-read cell (stride 16 on the network's canvas) in the file's pixels."""
-        h, w = self.video.read_frame(0).shape[:2]
+        h, w = self.video.size
         box = Letterbox.fit((h, w), parse_size(self.stores[side].size(view)))
         return 16 * h / box.inner[0]
 
@@ -395,7 +407,7 @@ class Comparison:
     def memory_panel(self, frame: int, weights: np.ndarray, top: float, display: Display = Display()) -> np.ndarray:
         """Memory frame ``frame`` under the read's ``[H, W]`` weights (linear, ``top`` = the colour bar's end)."""
         values = np.clip(weights / top, 0, 1) if top > 0 else np.zeros_like(weights)
-        return map_panel(values, self.video.read_frame(frame), alpha=display.opacity, colorbar=False)
+        return map_panel(values, self._image(frame), alpha=display.opacity, colorbar=False)
 
     @staticmethod
     def memory_scale(top: float) -> ColourScale:
@@ -475,6 +487,8 @@ class Comparison:
 _VERB = {"collapse": "collapses", "explosion": "explodes", "jump": "jumps"}
 #: memory reads kept per comparison (the explorer's last clicks)
 READS = 8
+#: decoded frames kept per comparison (a view and its neighbours)
+IMAGES = 4
 
 
 def distinct(labels: list[str], hints: list[str] | None = None) -> list[str]:
