@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..explain.keys import MapKey
+from ..viz.maps import raw_ticks
 from ..viz.style import DIFF_CMAP, HEAT_CMAP
 
 __all__ = ["Display", "ColourScale", "MethodPanels", "MaskPanels", "FrameView", "SIDES", "METRIC_NAMES"]
@@ -69,10 +70,7 @@ class ColourScale:
 
     def ticks(self, n: int = 3) -> list[float]:
         """``n`` raw values from ``low`` to ``high`` at evenly spaced colours."""
-        if self.log and self.low >= 0:
-            lo, hi = np.log10(1 + self.low), np.log10(1 + max(self.high, self.low))
-            return [float(10 ** v - 1) for v in np.linspace(lo, hi, n)]
-        return [float(v) for v in np.linspace(self.low, self.high, n)]
+        return raw_ticks(self.high, "log" if self.log else "linear", n, self.low)
 
 
 @dataclass

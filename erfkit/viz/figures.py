@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 
-from .maps import display_tops, display_values, show_difference, show_frame, show_map
+from .maps import display_tops, display_values, raw_ticks, show_difference, show_frame, show_map
 from .style import GT_COLOR, PRED_COLOR
 
 __all__ = ["comparison_figure"]
@@ -15,8 +15,7 @@ __all__ = ["comparison_figure"]
 def _raw_ticks(ax_cb, top: float, scale: str, clipped: bool) -> None:
     """Label a colour bar drawn on display values in [0, 1] with the raw values they stand for."""
     pos = np.linspace(0, 1, 3)
-    raw = (10 ** (pos * np.log10(1 + top)) - 1) if scale == "log" else pos * top
-    labels = [f"{v:.3g}" for v in raw]
+    labels = [f"{v:.3g}" for v in raw_ticks(top, scale, len(pos))]
     if clipped:
         labels[-1] = "≥" + labels[-1]
     ax_cb.set_ticks(pos, labels=labels)

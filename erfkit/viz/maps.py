@@ -8,7 +8,7 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 
 from .style import DIFF_CMAP, GT_COLOR, HEAT_CMAP, PRED_COLOR
 
-__all__ = ["show_frame", "show_map", "show_difference", "outline", "map_grid", "display_values", "display_tops"]
+__all__ = ["show_frame", "show_map", "show_difference", "outline", "map_grid", "display_values", "display_tops", "raw_ticks"]
 
 
 def outline(ax: Axes, mask: np.ndarray, color: str, style: str = "-", width: float = 1.2) -> None:
@@ -47,6 +47,14 @@ def display_tops(maps: list[np.ndarray], shared: bool = True, clip: float | None
         top = float(np.percentile(m, clip)) if clip is not None and np.size(m) else 0.0
         tops.append(top if top > 0 else float(np.max(m, initial=0.0)))  # a sparse map: its maximum
     return [max(tops, default=0.0)] * len(tops) if shared else tops
+
+
+def raw_ticks(top: float, scale: str = "log", n: int = 3, low: float = 0.0) -> list[float]:
+    """``n`` raw values from ``low`` to ``top`` at evenly spaced colours (evenly in ``log10(1 + m)`` on a log
+    display): the labels of a colour bar drawn on display values."""
+    if scale == "log" and low >= 0:
+        return [float(10 ** v - 1) for v in np.linspace(np.log10(1 + low), np.log10(1 + max(top, low)), n)]
+    return [float(v) for v in np.linspace(low, top, n)]
 
 
 def display_values(maps: list[np.ndarray], scale: str = "log", shared: bool = True,
