@@ -15,7 +15,7 @@ from typing import Any
 from .settings import DEFAULT_CHECKPOINTS, DashboardSettings, find_checkpoints
 
 __all__ = ["DashboardSettings", "DEFAULT_CHECKPOINTS", "APP", "Comparison", "FrameView", "VideoSummary",
-           "MetricTables", "Timeline", "Display", "Worker", "ViewSettings", "SALIENCY_METHODS", "open_dataset",
+           "MetricTables", "Timeline", "Display", "Worker", "warm_up", "ViewSettings", "SALIENCY_METHODS", "open_dataset",
            "load_model", "find_atlases", "find_checkpoints", "DatasetOverview", "find_stores", "model_fingerprint",
            "CYCLE", "CELL_PICK", "TIMELINE_PICK", "timeline_chart", "explorer_chart", "frame_mass_chart",
            "line_chart", "ARROW_KEYS", "PREVIOUS", "NEXT", "colour_bar", "mask_legend"]
@@ -29,6 +29,7 @@ _LAZY = {
     "Display": "erfkit.dashboard.display",
     "Timeline": "erfkit.dashboard.comparison",
     "Worker": "erfkit.dashboard.worker",
+    "warm_up": "erfkit.dashboard.worker",
     "VideoSummary": "erfkit.dashboard.comparison",
     "MetricTables": "erfkit.dashboard.comparison",
     "ViewSettings": "erfkit.explain.views",

@@ -12,6 +12,7 @@ the page: layout and session state.  What it shows is computed by
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import time
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from erfkit.dashboard import (ARROW_KEYS, CELL_PICK, CYCLE, NEXT, PREVIOUS, SALI
                               Comparison, DashboardSettings, DatasetOverview, Display, ViewSettings, Worker,
                               colour_bar, explorer_chart, find_atlases, find_checkpoints, find_stores,
                               frame_mass_chart, line_chart, load_model, mask_legend, model_fingerprint, open_dataset,
-                              timeline_chart)
+                              timeline_chart, warm_up)
 from erfkit.errors import ErfkitError
 
 st.set_page_config(page_title="erfkit: what does the model look at?", layout="wide")
@@ -37,7 +38,7 @@ except ErfkitError as e:
 #: never gets both a default and a state, defaults go into the state (:func:`choose`), never into the widget.
 KEPT = ("data", "split", "sequence", "ckpt_a", "ckpt_a_path", "ckpt_b", "ckpt_b_path", "object", "target",
         "method", "steps", "rate", "wrt", "saliency_method", "reduction", "scaling", "value_scale", "clip",
-        "opacity")
+        "opacity", "tab")
 for _k in KEPT:
     if _k in st.session_state:
         st.session_state[_k] = st.session_state[_k]
@@ -65,24 +66,38 @@ def get_atlases(roots: tuple[str, ...]):
     return find_atlases(roots)
 
 
+# The cached functions below take the settings as their JSON (``DashboardSettings.to_argv``): Streamlit hashes a
+# string at once, a dataclass slowly (it was a tenth of a stored view's run).
+def settings_key(settings: DashboardSettings) -> str:
+    return settings.to_argv()[0]
+
+
 @st.cache_resource(show_spinner=False)
-def get_comparison(settings: DashboardSettings, sequence: str) -> Comparison:
+def get_comparison(key: str, sequence: str) -> Comparison:
+    settings = DashboardSettings.from_argv([key])
     return Comparison.open(settings, sequence, dataset=get_dataset(settings.data, settings.split),
                            atlases=get_atlases(settings.atlas), models={c: get_model(c) for c in settings.checkpoints})
 
 
 @st.cache_resource(show_spinner=False)
-def get_worker(settings: DashboardSettings, sequence: str) -> Worker:
-    return Worker(get_comparison(settings, sequence))
+def get_worker(key: str, sequence: str) -> Worker:
+    return Worker(get_comparison(key, sequence))
 
 
 @st.cache_resource(show_spinner="comparing the explanation stores ...")
-def get_overview(settings: DashboardSettings) -> DatasetOverview | None:
+def get_overview(key: str) -> DatasetOverview | None:
+    settings = DashboardSettings.from_argv([key])
     stores = find_stores(settings.atlas)
     if not stores:
         return None
     return DatasetOverview.find(stores, *(model_fingerprint(get_model(c)) for c in settings.checkpoints),
                                 settings.data, settings.split)
+
+
+@st.cache_resource(show_spinner=False)
+def start_warm_up(key: str, names: tuple[str, ...], size: str):
+    """Once per dataset: read the stored videos' segmentations and scores ahead (a row then opens at once)."""
+    return warm_up(lambda name: get_comparison(key, name), names, ViewSettings(size=size))
 
 
 def fail(message: str) -> None:
@@ -104,10 +119,15 @@ class Choices:
     view: ViewSettings
     display: Display
 
-    @property
+    @functools.cached_property
     def settings(self) -> DashboardSettings:
         """The page's settings with the dataset and checkpoints chosen here."""
         return dataclasses.replace(SETTINGS, data=self.root, split=self.split, checkpoints=self.ckpts)
+
+    @functools.cached_property
+    def key(self) -> str:
+        """:attr:`settings` as the key of the cached resources."""
+        return settings_key(self.settings)
 
 
 # ---------------------------------------------------------------------- sidebar
@@ -193,10 +213,10 @@ def sidebar() -> Choices:
 def main() -> None:
     c = sidebar()
     try:
-        cmp = get_comparison(c.settings, c.sequence)
+        cmp = get_comparison(c.key, c.sequence)
     except ErfkitError as e:
         fail(f"Cannot load checkpoint: {e}")
-    worker = get_worker(c.settings, c.sequence)
+    worker = get_worker(c.key, c.sequence)
     video = cmp.video
     keys = cmp.keys(c.view, c.wrt)
     big = keys[["cycle-ERF", "classic ERF", "saliency"].index(c.method)]
@@ -223,15 +243,20 @@ def main() -> None:
     worker.prefetch([f for f in (frame + 1, frame + 2, frame - 1) if 0 <= f < len(video)],
                     [big, *(k for k in keys if k != big)], c.view)
 
-    tabs = st.tabs(["Memory explorer", "Metrics", "All frames", "About"])
-    with tabs[0]:
-        explorer_tab(cmp, c, frame)
-    with tabs[1]:
-        metrics_tab(cmp, c, frame, summaries)
-    with tabs[2]:
-        all_frames_tab(cmp, worker, c, keys)
-    with tabs[3]:
-        st.markdown(ABOUT)
+    # only the open tab runs and is drawn (a hidden tab's charts cost the browser as much as shown ones)
+    tabs = st.tabs(["Memory explorer", "Metrics", "All frames", "About"], key="tab", on_change="rerun")
+    if tabs[0].open:
+        with tabs[0]:
+            explorer_tab(cmp, c, frame)
+    if tabs[1].open:
+        with tabs[1]:
+            metrics_tab(cmp, c, frame, summaries)
+    if tabs[2].open:
+        with tabs[2]:
+            all_frames_tab(cmp, worker, c, keys)
+    if tabs[3].open:
+        with tabs[3]:
+            st.markdown(ABOUT)
 
     if st.session_state.get("playing"):
         time.sleep(0.4)
@@ -302,8 +327,9 @@ def frame_panels(cmp: Comparison, c: Choices, frame: int, big, keys) -> None:
     small_cols = st.columns(2 * len(others))
     slots = {"big": [col.empty() for col in big_cols],
              "small": [col.empty() for col in small_cols]}
-    for slot in slots["big"]:
-        slot.caption("computing ...")
+    if cmp.pending(frame, keys, c.view):  # a stored view is drawn at once, without placeholders
+        for slot in slots["big"]:
+            slot.caption("computing ...")
 
     def say(msg: str) -> None:
         units = cmp.pending(frame, keys, c.view)
@@ -343,7 +369,10 @@ def exports(cmp: Comparison, c: Choices, view) -> None:
                             "application/pdf", key="export_pdf", on_click="ignore")
     cols[2].download_button("Maps (.npz)", view.npz_bytes, f"{view.stem}.npz", "application/octet-stream",
                             key="export_npz", on_click="ignore")
-    with st.expander("Animations and masks"):
+    more = st.expander("Animations and masks", key="more_exports", on_change="rerun")
+    if not more.open:  # drawn only when open: each button costs the browser on every run
+        return
+    with more:
         st.caption("The selected object's map on every frame computed so far (one scale), and each checkpoint's "
                    "masks in DAVIS format.")
         cols = st.columns(4)
@@ -397,7 +426,7 @@ def work_status(worker: Worker) -> None:
 def dataset_page(c: Choices) -> None:
     """When both checkpoints have a store of this dataset: the per-video differences; a row opens its video."""
     try:
-        overview = get_overview(c.settings)
+        overview = get_overview(c.key)
     except ErfkitError as e:
         st.warning(f"The explanation stores cannot be compared: {e}")
         return
@@ -408,8 +437,9 @@ def dataset_page(c: Choices) -> None:
         st.caption("95% intervals: bootstrap resampling videos; p: sign test over videos. Click a row to open "
                    "its video; click a header to sort.")
         st.dataframe(overview.summary(), hide_index=True, key="dataset_summary")
-        st.dataframe(overview.per_video(), hide_index=True, key="dataset_videos", on_select="rerun",
-                     selection_mode="single-row")
+        table = overview.per_video()
+        st.dataframe(table, hide_index=True, key="dataset_videos", on_select="rerun", selection_mode="single-row")
+    start_warm_up(c.key, tuple(table["video"]), c.view.size)
 
 
 def dataset_pick(settings: DashboardSettings) -> str | None:
@@ -425,7 +455,7 @@ def dataset_pick(settings: DashboardSettings) -> str | None:
         return None
     st.session_state["dataset_pick"] = pick
     try:
-        overview = get_overview(settings)
+        overview = get_overview(settings_key(settings))
     except ErfkitError:
         return None
     table = overview.per_video() if overview is not None else None

@@ -246,6 +246,12 @@ class Comparison:
         self._summaries[size] = out
         return out
 
+    def stored_summary(self, view: ViewSettings) -> list[VideoSummary] | None:
+        """:meth:`summary`, when both segmentations are stored or cached (``None``: it would segment)."""
+        if any(self.stores[i].labels(view, segment=False) is None for i in range(2)):
+            return None
+        return self.summary(view)
+
     def jf_missing(self) -> str | None:
         """Why J&F cannot be shown (``None``: it can)."""
         if len(self.video) < 3:

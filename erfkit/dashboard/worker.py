@@ -11,20 +11,25 @@ the stores' cache on disk like any map; the page shows it on its next run.
     worker = Worker(cmp)
     worker.prefetch([13, 14, 11], keys, view)    # the neighbours of frame 12, nearest first
     worker.compute_all(range(n), keys, view)     # every frame; worker.status().eta_s; worker.cancel()
+
+:func:`warm_up` reads what a dataset's stored videos show first (their
+segmentations, J&F and timelines), so that a row of the dataset table opens
+its video without that wait.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable, Sequence
 
 from ..explain.keys import MapKey
 from ..explain.views import ViewSettings
 from .comparison import Comparison
 
-__all__ = ["Worker", "WorkStatus"]
+__all__ = ["Worker", "WorkStatus", "warm_up"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,11 @@ class Worker:
         comparison: what it computes for.
     """
 
+    #: every worker of this process (weakly: a worker no longer referenced goes)
+    _all: "weakref.WeakSet[Worker]" = weakref.WeakSet()
+
     def __init__(self, comparison: Comparison):
+        Worker._all.add(self)
         self.cmp = comparison
         self._cond = threading.Condition()
         self._queue: list[tuple[int, int, MapKey, ViewSettings]] = []  # (frame, side, key, view)
@@ -93,6 +102,15 @@ class Worker:
         """Drop what is queued; the map being computed is finished (it is stored), nothing more."""
         with self._cond:
             self._queue.clear()
+
+    @classmethod
+    def cancel_all(cls, timeout: float = 60.0) -> None:
+        """Cancel every worker of this process and wait for the maps being computed (a test's teardown)."""
+        workers = list(cls._all)
+        for w in workers:
+            w.cancel()
+        for w in workers:
+            w.wait(timeout)
 
     def _start(self, job: str, units: list) -> None:
         self._queue = units
@@ -144,3 +162,30 @@ class Worker:
                 if not self._queue:
                     self._job = "idle"
                     self._cond.notify_all()
+
+
+def warm_up(open_video: Callable[[str], Comparison], names: Sequence[str], view: ViewSettings,
+            pause_s: float = 0.05) -> threading.Thread:
+    """Read each video's stored segmentations and score them (J&F, the timeline), in a daemon thread.
+
+    Nothing is computed that a store does not hold (:meth:`Comparison.stored_summary` declines a video with
+    an unstored segmentation); a video that fails is skipped (the page reports it when the video is opened).
+
+    Args:
+        open_video: the comparison of a video by name (the page's cached one: the thread fills its caches).
+        names: the videos, in the order the page lists them.
+        pause_s: the pause between videos, so that the page's own runs go first.
+    """
+    def run() -> None:
+        for name in names:
+            try:
+                cmp = open_video(name)
+                if cmp.stored_summary(view):
+                    cmp.timeline(view, cmp.objects[0])
+            except Exception:  # noqa: BLE001 - opening the video shows the error
+                pass
+            time.sleep(pause_s)
+
+    thread = threading.Thread(target=run, name="erfkit-warm-up", daemon=True)
+    thread.start()
+    return thread

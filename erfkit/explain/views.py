@@ -159,11 +159,13 @@ class MapStore:
         """Whether :meth:`labels` of ``s`` is in memory (answers without reading or computing)."""
         return self.size(s) in self._labels
 
-    def labels(self, s: ViewSettings, progress: Callable[[str], None] | None = None) -> list[np.ndarray]:
+    def labels(self, s: ViewSettings, progress: Callable[[str], None] | None = None,
+               segment: bool = True) -> list[np.ndarray] | None:
         """The model's segmentation of every frame (``[H, W]`` object ids each) at the size ``s`` asks for.
 
         From the atlases when they hold every frame, else from the cache on
-        disk, else the video is segmented once (then cached).
+        disk, else the video is segmented once (then cached); ``segment=False``
+        returns ``None`` instead of segmenting.
         """
         size = self.size(s)
         if size in self._labels:
@@ -178,6 +180,8 @@ class MapStore:
                         labels = [z[f"f{i}"] for i in range(len(self.sequence))]
             except (OSError, ValueError, KeyError):
                 labels = None  # damaged: segmented again
+        if labels is None and not segment:
+            return None
         if labels is None:
             if progress is not None:
                 progress(f"segmenting {self.sequence.name} with {self.label}")

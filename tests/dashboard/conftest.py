@@ -16,6 +16,16 @@ from ..real_data import link_davis_subset
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _no_background_work_left():
+    """A page run leaves its worker computing the next frames; a later test (one timed in the browser above all)
+    would share the CPU with it."""
+    yield
+    from erfkit.dashboard import Worker
+
+    Worker.cancel_all()
+
+
 def use_settings(monkeypatch, settings: DashboardSettings) -> None:
     """Give the page ``settings`` as its script arguments (what ``erfkit dashboard`` passes)."""
     monkeypatch.setattr(sys, "argv", [str(APP), *settings.to_argv()])

@@ -38,10 +38,14 @@ def test_first_view_shows_both_checkpoints(app):
     assert any("erfkit-legend" in h.proto.body and "prediction" in h.proto.body for h in app.get("html"))
     labels = [b.label for b in app.get("download_button")]
     assert labels[:3] == ["Export view (PNG)", "Export view (PDF)", "Maps (.npz)"]
-    assert {"A: cycle-ERF (GIF)", "B: cycle-ERF (MP4)", "A: masks (DAVIS zip)"} <= set(labels)
+    assert len(labels) == 3  # the animations and masks are drawn when their expander is opened
     assert len(app.get("vega_lite_chart")) >= 1  # the timeline
     assert [b.label for b in app.button][:3] == ["◀", "▶", "Play"]
     assert not app.error
+    app.session_state["more_exports"] = True
+    app.run()
+    labels = [b.label for b in app.get("download_button")]
+    assert {"A: cycle-ERF (GIF)", "B: cycle-ERF (MP4)", "A: masks (DAVIS zip)"} <= set(labels[3:])
 
 
 def test_browse_sequence_frame_method_and_scaling(app):
@@ -65,6 +69,22 @@ def test_browse_sequence_frame_method_and_scaling(app):
     assert not any("≥" in h.proto.body for h in at.get("html") if "erfkit-colourbar" in h.proto.body)
     at.radio(key="wrt").set_value("query").run()
     assert not at.exception and "B: classic ERF (query)" in _captions(at)
+
+
+def test_only_the_open_tab_is_drawn(app):
+    at = app
+    explorer_hint = "Click the frame to choose a cell."
+    assert [i.value for i in at.info] == [explorer_hint]  # the memory explorer is open first
+    assert not any(b.label == "Compute all frames" for b in at.button)
+    at.session_state["tab"] = "All frames"
+    at.run()
+    assert not at.exception
+    assert explorer_hint not in [i.value for i in at.info]
+    assert any(b.label == "Compute all frames" for b in at.button)
+    at.session_state["tab"] = "About"
+    at.run()
+    assert any("cycle-ERF" in m.value for m in at.markdown) and not any(b.label == "Compute all frames"
+                                                                         for b in at.button)
 
 
 def test_bad_dataset_is_a_clear_message(dashboard_env, monkeypatch, tmp_path):

@@ -169,6 +169,29 @@ def test_dataset_overview_of_two_stores(setup, tmp_path):
     assert DatasetOverview.find(stores, model_fingerprint(models[0]), "0" * 64, ds.root, "val") is None
 
 
+def test_warm_up_reads_stored_videos_ahead_and_segments_nothing(setup, tmp_path, monkeypatch):
+    from erfkit.dashboard import warm_up
+    from erfkit.explain.dataset import explain_dataset
+
+    root, paths, ds, name = setup
+    stored, unstored = ds.names[:2], ds.names[2]
+    for label, p in zip("AB", paths):
+        explain_dataset(load_checkpoint(p), ds, tmp_path / "stores" / label, STORED, sequences=stored, progress=False)
+    settings = DashboardSettings(data=str(ds.root), checkpoints=paths, atlas=(str(tmp_path / "stores"),),
+                                 cache=str(tmp_path / "cache"))
+    models = {p: load_checkpoint(p) for p in paths}
+    opened = {n: Comparison.open(settings, n, dataset=ds, models=models) for n in ds.names}
+    spies = [Spy(monkeypatch, m) for m in models.values()]
+    view = ViewSettings(size=settings.size)
+    warm_up(opened.__getitem__, [*stored, unstored, "no-such-video"], view, pause_s=0).join(60)
+    assert all(s.calls == {} for s in spies)  # read, never segmented or explained
+    assert not list((tmp_path / "cache").rglob("*.npz"))
+    for n in stored:  # what the page shows first is in memory: asking again reads nothing
+        summaries = opened[n]._summaries
+        assert len(summaries) == 1 and opened[n].summary(view) is next(iter(summaries.values()))
+    assert opened[unstored]._summaries == {} and opened[unstored].stored_summary(view) is None
+
+
 def test_animation_and_masks_zip(setup):
     import io
     import zipfile

@@ -50,7 +50,7 @@ def test_the_dataset_page_opens_a_stored_video_in_under_a_second(server, dashboa
         grid = page.locator('[data-testid="stDataFrame"]').nth(1)  # the per-video table (the summary is first)
         box = grid.bounding_box()
         seconds = []
-        for row in (0, 1, 0):  # rows are the sorted video names (the page opens on the last); each opens another
+        for row in (0, 1, 0, 1, 0):  # rows: the sorted video names (the page opens on the last); each opens another
             want = sorted(names)[row]
             assert _shown_sequence(page) != want
             t0 = time.perf_counter()
@@ -66,4 +66,5 @@ def test_the_dataset_page_opens_a_stored_video_in_under_a_second(server, dashboa
         page.screenshot(path=str(SHOTS / "dataset-video-opened.png"), full_page=True)
     computed = list(Path(dashboard_env.cache).rglob("*.npz"))
     assert computed == [], f"the stored views computed {computed}"  # no segmentation, no map
-    assert sorted(seconds)[1] < 1.0, seconds  # the median of three clicks
+    print(f"a stored video opened in {seconds} s")
+    assert sorted(seconds)[2] < 1.0, seconds  # the median of five clicks (the first also warms the browser)
