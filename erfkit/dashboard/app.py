@@ -243,20 +243,21 @@ def main() -> None:
     worker.prefetch([f for f in (frame + 1, frame + 2, frame - 1) if 0 <= f < len(video)],
                     [big, *(k for k in keys if k != big)], c.view)
 
-    # only the open tab runs and is drawn (a hidden tab's charts cost the browser as much as shown ones)
-    tabs = st.tabs(["Memory explorer", "Metrics", "All frames", "About"], key="tab", on_change="rerun")
+    # Only the open tab runs and is drawn: a hidden tab's charts cost the browser as much as shown ones.  The
+    # first is the plain text (a chart there would slow every new frame and video); a tab chosen stays open.
+    tabs = st.tabs(["About", "Memory explorer", "Metrics", "All frames"], key="tab", on_change="rerun")
     if tabs[0].open:
         with tabs[0]:
-            explorer_tab(cmp, c, frame)
+            st.markdown(ABOUT)
     if tabs[1].open:
         with tabs[1]:
-            metrics_tab(cmp, c, frame, summaries)
+            explorer_tab(cmp, c, frame)
     if tabs[2].open:
         with tabs[2]:
-            all_frames_tab(cmp, worker, c, keys)
+            metrics_tab(cmp, c, frame, summaries)
     if tabs[3].open:
         with tabs[3]:
-            st.markdown(ABOUT)
+            all_frames_tab(cmp, worker, c, keys)
 
     if st.session_state.get("playing"):
         time.sleep(0.4)

@@ -74,17 +74,18 @@ def test_browse_sequence_frame_method_and_scaling(app):
 def test_only_the_open_tab_is_drawn(app):
     at = app
     explorer_hint = "Click the frame to choose a cell."
-    assert [i.value for i in at.info] == [explorer_hint]  # the memory explorer is open first
+    assert any("cycle-ERF" in m.value for m in at.markdown)  # "About" is open first: text, no chart
+    assert explorer_hint not in [i.value for i in at.info] and len(at.get("vega_lite_chart")) == 1  # the timeline
+    at.session_state["tab"] = "Memory explorer"
+    at.run()
+    assert not at.exception and explorer_hint in [i.value for i in at.info]
     assert not any(b.label == "Compute all frames" for b in at.button)
+    at.slider(key="frame").set_value(2).run()  # the tab chosen stays open
+    assert explorer_hint in [i.value for i in at.info]
     at.session_state["tab"] = "All frames"
     at.run()
-    assert not at.exception
-    assert explorer_hint not in [i.value for i in at.info]
+    assert not at.exception and explorer_hint not in [i.value for i in at.info]
     assert any(b.label == "Compute all frames" for b in at.button)
-    at.session_state["tab"] = "About"
-    at.run()
-    assert any("cycle-ERF" in m.value for m in at.markdown) and not any(b.label == "Compute all frames"
-                                                                         for b in at.button)
 
 
 def test_bad_dataset_is_a_clear_message(dashboard_env, monkeypatch, tmp_path):
