@@ -13,6 +13,11 @@ files, whatever the number of worker processes.
 Difficulty knobs are the fields of :class:`SynthConfig`; the presets are
 ``default`` (60 train + 20 val videos of 32 frames at 240x427), ``tiny`` (for
 tests) and ``hard`` (more objects, faster motion, distractors in every video).
+
+``shapes="tracks"`` (the ``tracks`` preset) takes each object's outline,
+deformation and motion from a real video's masks instead of a rigid sprite,
+with a zooming camera and motion blur (:mod:`erfkit.data.synth_tracks`): it is
+meant to transfer to real video.
 """
 
 from __future__ import annotations
@@ -69,6 +74,11 @@ class SynthConfig:
         noise: standard deviation of pixel noise (0-255 scale).
         jpeg_quality: quality of the JPEG frames.
         seed: the seed; everything follows from it.
+        shapes: ``"sprites"`` (rigid photographed objects) or ``"tracks"`` (real objects' masks over real
+            videos: :mod:`erfkit.data.tracks`).
+        tracks_root: the mask sequences of ``"tracks"`` (empty: the OSVOS masks beside the checkout).
+        motion_blur: ``"tracks"``: blur along an object's motion, as a fraction of its motion per frame.
+        zoom: ``"tracks"``: the largest zoom factor of the camera over a video (1: no zoom).
     """
 
     train_videos: int = 60
@@ -90,6 +100,10 @@ class SynthConfig:
     noise: float = 2.0
     jpeg_quality: int = 90
     seed: int = 0
+    shapes: str = "sprites"
+    tracks_root: str = ""
+    motion_blur: float = 0.0
+    zoom: float = 1.0
 
     def __post_init__(self) -> None:
         if self.frames < 2:
@@ -104,10 +118,24 @@ class SynthConfig:
         for f in ("occlusion_prob", "leave_prob", "distractor_prob"):
             if not 0.0 <= getattr(self, f) <= 1.0:
                 raise ConfigError(f"{f} must lie in [0, 1]")
+        if self.shapes not in SHAPES:
+            raise ConfigError(f"shapes must be one of {', '.join(SHAPES)}, not {self.shapes!r}")
+        if self.motion_blur < 0 or self.zoom < 1:
+            raise ConfigError("motion_blur must be >= 0 and zoom >= 1")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields; those of ``"tracks"`` only when used (so the sprite presets' files stay as they were)."""
+        d = dataclasses.asdict(self)
+        if self.shapes == "sprites":
+            for f in TRACK_FIELDS:
+                d.pop(f)
+        return d
 
+
+#: where object shapes come from
+SHAPES = ("sprites", "tracks")
+#: the fields only ``shapes="tracks"`` uses
+TRACK_FIELDS = ("shapes", "tracks_root", "motion_blur", "zoom")
 
 SYNTH_PRESETS: dict[str, SynthConfig] = {
     "default": SynthConfig(),
@@ -115,6 +143,11 @@ SYNTH_PRESETS: dict[str, SynthConfig] = {
                         objects=(1, 2), distractor_prob=0.5),
     "hard": SynthConfig(objects=(2, 4), speed=1.6, occlusion_prob=0.7, leave_prob=0.4,
                         distractor_prob=1.0, distractor_jitter=0.03),
+    # real shapes and motion, a zooming camera, motion blur, light that changes: made to transfer to real video
+    "tracks": SynthConfig(train_videos=90, val_videos=20, objects=(1, 3), object_size=(0.3, 0.6),
+                          occlusion_prob=0.5, leave_prob=0.25, distractor_prob=0.5, distractor_jitter=0.06,
+                          camera_motion=0.08, illumination=0.12, noise=3.0, shapes="tracks", motion_blur=1.0,
+                          zoom=1.4),
 }
 
 
@@ -290,6 +323,12 @@ def render_video(cfg: SynthConfig, split: str, index: int) -> tuple[str, list[np
     """
     split_code = {"train": 1, "val": 2}.get(split, 3)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, split_code, index]))
+    if cfg.shapes == "tracks":
+        from .synth_tracks import render_tracks_video
+
+        source, frames, masks, info = render_tracks_video(cfg, rng)
+        name = f"{split}{index:03d}-{source}" + ("-distractor" if info["distractor"] else "")
+        return name, frames, masks, info
     H, W, T = cfg.height, cfg.width, cfg.frames
     for _attempt in range(50):
         layers, info = _plan_video(rng, cfg)
