@@ -11,7 +11,8 @@ first frame, M = 50 steps, batches of 4, float32.  For each model:
   gradient of a plain sum with respect to the mask), timed alone, 1 process.
 
 Ratio to the floor = 1-process time / floor time (target <= 1.15).  Medians
-of ``--repeats`` runs.  ``--device cuda`` adds the GPU figures where one exists.
+of ``--repeats`` runs.  On two cores: stm-tiny about 6 minutes, stm-r18 more than
+30 (``--models``, ``--repeats`` to split the run; results are saved after each model).  ``--device cuda`` adds the GPU figures where one exists.
 """
 
 from __future__ import annotations
@@ -132,8 +133,10 @@ def main() -> None:
             r["fps_2"] = n / r["seconds_2"]
         results[preset] = r
         print(preset, json.dumps({k: v for k, v in r.items() if not k.startswith("all")}), flush=True)
-    save("erf_throughput" if device.type == "cpu" else f"erf_throughput_{device.type}",
-         {"steps": args.steps, "batch_size": cfg.batch_size, "device": str(device), "models": results})
+        # saved after each model: on two cores stm-r18 and stm-r50 take about half an hour each, and a run
+        # stopped midway keeps what it measured (the report lists the models measured)
+        save("erf_throughput" if device.type == "cpu" else f"erf_throughput_{device.type}",
+             {"steps": args.steps, "batch_size": cfg.batch_size, "device": str(device), "models": results})
 
 
 if __name__ == "__main__":

@@ -165,7 +165,7 @@ class Worker:
 
 
 def warm_up(open_video: Callable[[str], Comparison], names: Sequence[str], view: ViewSettings,
-            pause_s: float = 0.05) -> threading.Thread:
+            pause_s: float = 0.05, limit: int = 8) -> threading.Thread:
     """Read each video's stored segmentations and score them (J&F, the timeline), in a daemon thread.
 
     Nothing is computed that a store does not hold (:meth:`Comparison.stored_summary` declines a video with
@@ -175,9 +175,11 @@ def warm_up(open_video: Callable[[str], Comparison], names: Sequence[str], view:
         open_video: the comparison of a video by name (the page's cached one: the thread fills its caches).
         names: the videos, in the order the page lists them.
         pause_s: the pause between videos, so that the page's own runs go first.
+        limit: at most this many videos, the first listed (an opened video keeps its segmentations in memory:
+            about 50 MB for a 60-frame 480p video and two checkpoints).
     """
     def run() -> None:
-        for name in names:
+        for name in names[:limit]:
             try:
                 cmp = open_video(name)
                 if cmp.stored_summary(view):
