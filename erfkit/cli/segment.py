@@ -51,29 +51,6 @@ def build_predictor(args: argparse.Namespace):
                           gc=gc, max_objects=args.max_objects, size=args.size)
 
 
-class CopyFirst:
-    """The trivial floor: the masks given at a frame, copied to every later frame (no model)."""
-
-    max_objects = None
-
-    def settings(self) -> dict:
-        return {"method": "copy-first"}
-
-    def reset(self) -> None:
-        self.labels_ = None
-
-    def step(self, frame, mask=None):
-        import numpy as np
-
-        if mask is not None:
-            base = self.labels_ if self.labels_ is not None else np.zeros(mask.shape, np.uint8)
-            self.labels_ = np.where(mask > 0, mask, base).astype(np.uint8)
-        return self.labels_
-
-    def labels(self, labels):
-        return labels
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="our .safetensors (or folder), or a foreign STM checkpoint")
     p.add_argument("--copy-first", action="store_true",
@@ -103,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--frames needs --mask FIRST.png")
     if bool(args.checkpoint) == bool(args.copy_first):
         raise ConfigError("give --checkpoint, or --copy-first for the trivial floor")
+    from ..inference import CopyFirst
+
     predictor = CopyFirst() if args.copy_first else build_predictor(args)
     from ..inference.runner import segment_dataset
 

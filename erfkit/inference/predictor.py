@@ -51,7 +51,7 @@ from ..model.stm import STM, Memory
 from ..tensors import frame_tensor, onehot
 from .correction import GCConfig, Reference, gradient_correction
 
-__all__ = ["VideoPredictor", "FrameResult", "MEMORY_STRATEGIES", "MAX_OBJECT_ID"]
+__all__ = ["VideoPredictor", "Propagator", "FrameResult", "MEMORY_STRATEGIES", "MAX_OBJECT_ID"]
 
 MEMORY_STRATEGIES = ("first", "previous", "first+previous", "mem")
 #: object ids must lie in 1..254 (0 is the background, 255 "void").
@@ -96,7 +96,54 @@ class _State:
     cache: Memory | None = None
 
 
-class VideoPredictor:
+class Propagator:
+    """What segments a whole video: :meth:`propagate` over :meth:`reset`, :meth:`step` and :meth:`labels`.
+
+    Subclasses (:class:`VideoPredictor`, :class:`~erfkit.inference.CopyFirst`)
+    define ``reset()``, ``step(frame, mask) -> [K+1, H, W]`` probabilities,
+    ``labels(probs) -> [H, W]`` ids, ``settings() -> dict`` and ``max_objects``.
+    """
+
+    max_objects: int | None = None
+
+    def propagate(self, video: VideoSequence, *, frames: int | None = None, progress: bool = False,
+                  check: bool = True) -> Iterator[FrameResult]:
+        """Segment a whole video from its first frame, one :class:`FrameResult` per frame, as they are computed.
+
+        The predictor is reset first; the video's prompts (its given masks)
+        give the objects.  Frames are read one at a time and not kept.
+
+        Args:
+            video: the video (e.g. ``DavisDataset(...)[name]`` or :func:`erfkit.folder_sequence`).
+            frames: stop after this many frames (default: all).
+            progress: show a per-frame progress bar.
+            check: refuse a video with fewer than 2 frames or more objects than ``max_objects`` first.
+
+        Raises:
+            DataError: a frame or mask that cannot be used, naming its file.
+        """
+        from tqdm.auto import tqdm
+
+        if check:
+            video.check_prompts(self.max_objects)
+            if len(video) < 2:
+                raise DataError(f"sequence has {len(video)} frame; at least 2 are needed", video.name)
+        self.reset()
+        n = len(video) if frames is None else min(frames, len(video))
+        for t in tqdm(range(n), desc=video.name, unit="frame", disable=not progress, leave=False):
+            frame = video.read_frame(t)
+            if frame.shape[:2] != video.size:
+                raise DataError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the video's first frame "
+                                f"{video.size[1]}x{video.size[0]}", video.frame_paths[t])
+            prompt = video.prompt(t)
+            t0 = time.perf_counter()
+            probs = self.step(frame, prompt)
+            labels = self.labels(probs)
+            yield FrameResult(t, video.frame_name(t), probs, labels, time.perf_counter() - t0)
+
+
+
+class VideoPredictor(Propagator):
     """Segments one video frame by frame.
 
     Args:
@@ -200,42 +247,6 @@ class VideoPredictor:
                 "model": self.model.config.to_dict(), "size": format_size(self.size),
                 "memory": self.strategy, "mem_every": self.mem_every,
                 "max_memory_frames": self.max_memory_frames, "gc": asdict(self.gc)}
-
-    # -------------------------------------------------------------- propagate
-    def propagate(self, video: VideoSequence, *, frames: int | None = None, progress: bool = False,
-                  check: bool = True) -> Iterator[FrameResult]:
-        """Segment a whole video from its first frame, one :class:`FrameResult` per frame, as they are computed.
-
-        The predictor is reset first; the video's prompts (its given masks)
-        give the objects.  Frames are read one at a time and not kept.
-
-        Args:
-            video: the video (e.g. ``DavisDataset(...)[name]`` or :func:`erfkit.folder_sequence`).
-            frames: stop after this many frames (default: all).
-            progress: show a per-frame progress bar.
-            check: refuse a video with fewer than 2 frames or more objects than ``max_objects`` first.
-
-        Raises:
-            DataError: a frame or mask that cannot be used, naming its file.
-        """
-        from tqdm.auto import tqdm
-
-        if check:
-            video.check_prompts(self.max_objects)
-            if len(video) < 2:
-                raise DataError(f"sequence has {len(video)} frame; at least 2 are needed", video.name)
-        self.reset()
-        n = len(video) if frames is None else min(frames, len(video))
-        for t in tqdm(range(n), desc=video.name, unit="frame", disable=not progress, leave=False):
-            frame = video.read_frame(t)
-            if frame.shape[:2] != video.size:
-                raise DataError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the video's first frame "
-                                f"{video.size[1]}x{video.size[0]}", video.frame_paths[t])
-            prompt = video.prompt(t)
-            t0 = time.perf_counter()
-            probs = self.step(frame, prompt)
-            labels = self.labels(probs)
-            yield FrameResult(t, video.frame_name(t), probs, labels, time.perf_counter() - t0)
 
     # ------------------------------------------------------------------- step
     @torch.no_grad()

@@ -37,6 +37,24 @@ def test_segment_a_split_then_evaluate(tmp_path, tiny_synth, ckpt, capsys):
     assert "other settings" in capsys.readouterr().err
 
 
+def test_copy_first_floor_copies_the_first_mask_to_every_frame(tmp_path, tiny_synth, capsys):
+    out = tmp_path / "floor"
+    assert main(["segment", "--copy-first", "--data", str(tiny_synth), "--out", str(out), "--eval"]) == 0
+    assert "J&F-Mean" in capsys.readouterr().out
+    ann = tiny_synth / "Annotations" / "64p"
+    seqs = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert seqs == sorted((tiny_synth / "ImageSets" / "2017" / "val.txt").read_text().split())
+    for seq in seqs:
+        first = np.array(Image.open(ann / seq / "00000.png"))
+        pngs = sorted((out / seq).glob("*.png"))
+        assert len(pngs) == len(list((tiny_synth / "JPEGImages" / "64p" / seq).glob("*.jpg")))
+        for p in pngs:
+            assert np.array_equal(np.array(Image.open(p)), first), p
+    with open(out / "global_results-val.csv", newline="") as f:
+        score = float(next(csv.DictReader(f))["J&F-Mean"])
+    assert 0 < score < 1  # the objects move: copying the first mask is right at the start only
+
+
 def test_segment_a_folder_with_a_first_mask(tmp_path, tiny_synth, ckpt):
     frames = tiny_synth / "JPEGImages" / "64p" / "val000-horse"
     if not frames.exists():
