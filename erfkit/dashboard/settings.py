@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.synth import default_synth_root
 from ..errors import ConfigError
 
 __all__ = ["DashboardSettings", "DEFAULT_CHECKPOINTS", "DEFAULT_CACHE", "TRUTH_KINDS", "find_checkpoints"]
@@ -29,7 +29,7 @@ DEFAULT_CACHE = Path("runs") / "dashboard-cache"
 
 
 def _default_data() -> str:
-    return os.environ.get("ERFKIT_DATA", "data/synth")  # as erfkit.data.synth.default_synth_root
+    return str(default_synth_root())
 
 
 @dataclass(frozen=True)
