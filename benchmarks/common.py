@@ -49,10 +49,11 @@ def median_time(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> tup
     return statistics.median(times), times
 
 
-def save(name: str, results: dict[str, Any]) -> Path:
-    """Write a result file with the command, machine and date."""
+def save(name: str, results: dict[str, Any], module: str | None = None) -> Path:
+    """Write ``results/<name>.json`` with the command (``python -m benchmarks.<module or name> ...``), machine and date."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    doc = {"benchmark": name, "command": "python -m benchmarks." + name + " " + " ".join(sys.argv[1:]),
+    command = f"python -m benchmarks.{module or name} " + " ".join(sys.argv[1:])
+    doc = {"benchmark": name, "command": command.strip(),
            "date": datetime.date.today().isoformat(), "machine": machine(), **results}
     path = RESULTS / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")

@@ -82,15 +82,24 @@ def run(args: list[str], data: Path, out: Path) -> dict:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoints", default=",".join(CHECKPOINTS),
+                        help="comma-separated names under checkpoints/ or paths (default: %(default)s)")
+    parser.add_argument("--sizes", default=",".join(SIZES), help="checkpoint and/or native (default: %(default)s)")
+    parser.add_argument("--gc-iters", default=",".join(map(str, GC_ITERS)),
+                        help="gradient-correction steps to try (default: %(default)s)")
+    parser.add_argument("--name", default="real_video", help="result file under benchmarks/results (without .json)")
+    opts = parser.parse_args()
     settings: dict[str, list[str]] = {"copy-first (floor)": ["--copy-first"]}
-    for ckpt in CHECKPOINTS:
-        for size in SIZES:
-            for gc in GC_ITERS:
+    for ckpt in opts.checkpoints.split(","):
+        path = ROOT / "checkpoints" / ckpt if (ROOT / "checkpoints" / ckpt).exists() else Path(ckpt)
+        for size in opts.sizes.split(","):
+            if size not in SIZES:
+                parser.error(f"--sizes: {size!r} is not one of {', '.join(SIZES)}")
+            for gc in map(int, opts.gc_iters.split(",")):
                 label = f"{ckpt}, {'240x427 (default)' if size == 'checkpoint' else '480x854 (native)'}, " \
-                        f"{'GC 10' if gc else 'no GC'}"
-                settings[label] = ["--checkpoint", str(ROOT / "checkpoints" / ckpt), "--size", size,
-                                   "--gc-iters", str(gc)]
+                        f"{'GC %d' % gc if gc else 'no GC'}"
+                settings[label] = ["--checkpoint", str(path), "--size", size, "--gc-iters", str(gc)]
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = pseudo_root(Path(tmp) / "DAVIS")
@@ -99,8 +108,8 @@ def main() -> None:
             print(f"[{i + 1}/{len(settings)}] {label}", flush=True)
             runs[label] = run(args, data, Path(tmp) / f"run{i}")
             print(f"    J&F {runs[label]['mean']['J&F']:.3f} ({runs[label]['seconds']:.0f} s)", flush=True)
-    save("real_video", {"ground_truth": GROUND_TRUTH, "sequences": frames, "frame_size": [480, 854],
-                        "runs": runs})
+    save(opts.name, {"ground_truth": GROUND_TRUTH, "sequences": frames, "frame_size": [480, 854],
+                        "runs": runs}, module="real_video")
 
 
 if __name__ == "__main__":
