@@ -12,7 +12,8 @@ first frame, M = 50 steps, batches of 4, float32.  For each model:
 
 Ratio to the floor = 1-process time / floor time (target <= 1.15).  Medians
 of ``--repeats`` runs.  On two cores: stm-tiny about 6 minutes, stm-r18 more than
-30 (``--models``, ``--repeats`` to split the run; results are saved after each model).  ``--device cuda`` adds the GPU figures where one exists.
+30 (``--models``, ``--repeats`` to split the run: results are saved after each model, and a run adds its
+models to those an earlier run with the same settings measured, each with its own command and date).  ``--device cuda`` adds the GPU figures where one exists.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from erfkit.data.letterbox import PAPER_SIZE, Letterbox
 from erfkit.explain.cycle import CycleERFConfig, cycle_erf
 from erfkit.tensors import frame_tensor, frozen, onehot
 
-from .common import ROOT, benchmark_video, save
+from .common import RESULTS, ROOT, benchmark_video, save
 from .gc_speed import model_for
 
 FRAMES = {"stm-tiny": 8, "stm-r18": 4, "stm-r50": 4}
@@ -98,6 +99,17 @@ def two_processes(preset: str, steps: int) -> float:
     return time.perf_counter() - t0
 
 
+def earlier(name: str, steps: int, batch_size: int, device: str) -> dict:
+    """The models an earlier run measured with the same settings (``--models`` splits the work between runs,
+    each adding its models to the result file); a run with other settings starts afresh."""
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        return {}
+    r = json.loads(path.read_text())
+    same = (r.get("steps"), r.get("batch_size"), r.get("device")) == (steps, batch_size, device)
+    return dict(r.get("models", {})) if same else {}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=3)
@@ -111,7 +123,8 @@ def main() -> None:
         return worker(args.worker, args.part, 2, args.steps)
     device = torch.device(args.device)
     cfg = CycleERFConfig(steps=args.steps)
-    results = {}
+    name = "erf_throughput" if device.type == "cpu" else f"erf_throughput_{device.type}"
+    results = earlier(name, args.steps, cfg.batch_size, str(device))
     for preset in args.models.split(","):
         model, source = model_for(preset)
         model = model.to(device).eval()
@@ -126,6 +139,8 @@ def main() -> None:
         r = {"model": source, "frames": n, "objects": y_t.shape[1] - 1, "size": list(refs.shape[-2:]),
              "seconds_1": statistics.median(one), "seconds_floor": statistics.median(floor), "all_1": one,
              "all_floor": floor}
+        r["command"] = " ".join(["python -m benchmarks.erf_throughput", *sys.argv[1:]])
+        r["date"] = time.strftime("%Y-%m-%d")
         r["fps_1"], r["fps_floor"] = n / r["seconds_1"], n / r["seconds_floor"]
         r["ratio_to_floor"] = r["seconds_1"] / r["seconds_floor"]
         if two:
@@ -135,8 +150,7 @@ def main() -> None:
         print(preset, json.dumps({k: v for k, v in r.items() if not k.startswith("all")}), flush=True)
         # saved after each model: on two cores stm-r18 and stm-r50 take about half an hour each, and a run
         # stopped midway keeps what it measured (the report lists the models measured)
-        save("erf_throughput" if device.type == "cpu" else f"erf_throughput_{device.type}",
-             {"steps": args.steps, "batch_size": cfg.batch_size, "device": str(device), "models": results})
+        save(name, {"steps": args.steps, "batch_size": cfg.batch_size, "device": str(device), "models": results})
 
 
 if __name__ == "__main__":

@@ -121,6 +121,10 @@ def erf_throughput(r: dict) -> list[str]:
         two = f"{v['fps_2']:.3f}" if "fps_2" in v else "-"
         out.append(f"| {preset} ({v['model']}) | {v['frames']} | {v['fps_1']:.3f} | {two} | {v['fps_floor']:.3f} | "
                    f"{v['ratio_to_floor']:.3f} ({_ok(v['ratio_to_floor'] <= 1.15)}) |")
+    runs = {(v["command"], v["date"]) for v in r["models"].values() if "command" in v}
+    if len(runs) > 1:  # models measured by separate runs (--models): each run's command and date
+        out += [""] + [f"- `{v['command']}` ({v['date']}): {preset}" for preset, v in r["models"].items()
+                       if "command" in v]
     return out
 
 
