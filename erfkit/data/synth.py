@@ -79,6 +79,8 @@ class SynthConfig:
         tracks_root: the mask sequences of ``"tracks"`` (empty: the OSVOS masks beside the checkout).
         motion_blur: ``"tracks"``: blur along an object's motion, as a fraction of its motion per frame.
         zoom: ``"tracks"``: the largest zoom factor of the camera over a video (1: no zoom).
+        clutter: ``"tracks"``: the most still, unannotated objects on the background (between half of it and
+            it per video; 0: none): real outlines in photographed textures, so that the targets do not stand out.
     """
 
     train_videos: int = 60
@@ -104,6 +106,7 @@ class SynthConfig:
     tracks_root: str = ""
     motion_blur: float = 0.0
     zoom: float = 1.0
+    clutter: int = 0
 
     def __post_init__(self) -> None:
         if self.frames < 2:
@@ -122,6 +125,8 @@ class SynthConfig:
             raise ConfigError(f"shapes must be one of {', '.join(SHAPES)}, not {self.shapes!r}")
         if self.motion_blur < 0 or self.zoom < 1:
             raise ConfigError("motion_blur must be >= 0 and zoom >= 1")
+        if not 0 <= self.clutter <= 50:
+            raise ConfigError("clutter must lie in [0, 50]")
 
     def to_dict(self) -> dict[str, Any]:
         """The fields; those of ``"tracks"`` only when used (so the sprite presets' files stay as they were)."""
@@ -135,7 +140,7 @@ class SynthConfig:
 #: where object shapes come from
 SHAPES = ("sprites", "tracks")
 #: the fields only ``shapes="tracks"`` uses
-TRACK_FIELDS = ("shapes", "tracks_root", "motion_blur", "zoom")
+TRACK_FIELDS = ("shapes", "tracks_root", "motion_blur", "zoom", "clutter")
 
 SYNTH_PRESETS: dict[str, SynthConfig] = {
     "default": SynthConfig(),
@@ -147,7 +152,7 @@ SYNTH_PRESETS: dict[str, SynthConfig] = {
     "tracks": SynthConfig(train_videos=90, val_videos=20, objects=(1, 3), object_size=(0.3, 0.6),
                           occlusion_prob=0.5, leave_prob=0.25, distractor_prob=0.5, distractor_jitter=0.06,
                           camera_motion=0.08, illumination=0.12, noise=3.0, shapes="tracks", motion_blur=1.0,
-                          zoom=1.4),
+                          zoom=1.4, clutter=20),
 }
 
 

@@ -183,8 +183,9 @@ def _camera(rng, cfg: "SynthConfig") -> list[np.ndarray]:
     return [_affine(zoom[t], centre - zoom[t] * (centre + pan[t])) for t in range(T)]
 
 
-def _background(rng, cfg: "SynthConfig", exclude: set[str], cameras: list[np.ndarray]):
-    """A photograph covering every frame's view of the scene; returns (name, image, image -> scene map)."""
+def _background(rng, cfg: "SynthConfig", exclude: set[str], cameras: list[np.ndarray], sources):
+    """A photograph covering every frame's view of the scene, with ``cfg.clutter`` still objects on it
+    (:func:`_clutter`); returns (name, image, image -> scene map)."""
     H, W = cfg.height, cfg.width
     choices = [b for b in background_library() if b[0] not in exclude]
     name, img = choices[int(rng.integers(len(choices)))]
@@ -198,7 +199,45 @@ def _background(rng, cfg: "SynthConfig", exclude: set[str], cameras: list[np.nda
     origin = lo - rng.uniform(0, 1, size=2) * slack
     img = np.ascontiguousarray(img[:, ::-1]) if rng.random() < 0.5 else img
     tint = rng.uniform(0.85, 1.15, size=3).astype(np.float32)
-    return name, np.clip(img.astype(np.float32) * tint, 0, 255).astype(np.uint8), _affine(scale, origin)
+    img = img.astype(np.float32) * tint
+    img = _clutter(rng, cfg, img, scale, sources, sprite_library())
+    return name, np.clip(img, 0, 255).astype(np.uint8), _affine(scale, origin)
+
+
+def _clutter(rng, cfg: "SynthConfig", img: np.ndarray, scale: float, sources, sprites) -> np.ndarray:
+    """The background with still, unannotated objects on it: real objects' outlines (one frame of a random
+    track) wearing any photographed texture, the targets' included, with soft edges and shading.
+
+    A scene of one photograph and a few salient pasted objects lets a model find the targets by what stands out
+    rather than by matching them to the memory; real scenes are full of objects. ``scale`` maps the photograph's
+    pixels to the scene's, so clutter is sized like the targets (``cfg.object_size`` of the frame height).
+    """
+    n = int(rng.integers(cfg.clutter // 2, cfg.clutter + 1)) if cfg.clutter else 0
+    ih, iw = img.shape[:2]
+    for _ in range(n):
+        src = sources[int(rng.integers(len(sources)))]
+        present = np.flatnonzero(src.areas > 0.002 * src.size[0] * src.size[1])
+        if not len(present):
+            continue
+        mask = src.window(int(rng.choice(present)), 1, 1)[0]
+        if rng.random() < 0.5:
+            mask = mask[:, ::-1]
+        ys, xs = np.nonzero(mask)
+        extent = rng.uniform(*cfg.object_size) * cfg.height / scale  # photograph pixels
+        k = extent / _extent(mask)
+        centre = np.array([rng.uniform(0, iw), rng.uniform(0, ih)])
+        img_to_mask = np.linalg.inv(_affine(k, centre - k * np.array([xs.mean(), ys.mean()])))
+        alpha = _warp(_mask_image(mask), img_to_mask, ih, iw) / 255
+        tex = sprites[int(rng.integers(len(sprites)))]
+        th, tw = tex.rgb.shape[:2]
+        tk = tex.extent / extent
+        texture = Image.fromarray(np.ascontiguousarray(np.pad(tex.rgb, ((th, th), (tw, tw), (0, 0)), mode="symmetric")),
+                                  mode="RGB")
+        rgb = _warp(texture, _affine(tk, 1.5 * np.array([tw, th]) - tk * centre), ih, iw)
+        inner = ndimage.gaussian_filter(alpha, sigma=max(1.0, 0.04 * extent))
+        rgb = rgb * (0.7 + 0.3 * inner)[..., None] * rng.uniform(0.8, 1.2, size=3).astype(np.float32)
+        img = img * (1 - alpha[..., None]) + rgb * alpha[..., None]
+    return img
 
 
 def _render_layer(layer: _Layer, t: int, camera: np.ndarray, H: int, W: int, blur: float,
@@ -300,7 +339,8 @@ def render_tracks_video(cfg: "SynthConfig", rng: np.random.Generator) -> tuple[s
         if all(alone.get(k, 0) >= max(0.004 * H * W, 20) and (labels0 == k).sum() >= 0.6 * alone[k]
                for k in range(1, n_obj + 1)):
             break
-    bg_name, bg, bg_to_scene = _background(rng, cfg, {layer.texture.family for layer in layers}, cameras)
+    bg_name, bg, bg_to_scene = _background(rng, cfg, {layer.texture.family for layer in layers}, cameras,
+                                           sources)
     info["background"] = bg_name
     u = np.linspace(0, 1, T)
     flicker = 1 + cfg.illumination * np.sin(2 * math.pi * rng.uniform(0.5, 2) * u + rng.uniform(0, 2 * math.pi))

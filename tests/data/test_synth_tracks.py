@@ -105,3 +105,22 @@ def test_the_sprite_presets_are_untouched():
     for name in ("default", "tiny", "hard"):
         assert "shapes" not in SYNTH_PRESETS[name].to_dict()  # their synth.json as before
     assert SYNTH_PRESETS["tracks"].to_dict()["shapes"] == "tracks"
+
+
+def test_clutter_fills_the_background_and_is_never_annotated(small):
+    from scipy import ndimage
+
+    bare = dataclasses.replace(small, clutter=0, noise=0.0, illumination=0.0, motion_blur=0.0)
+    busy = dataclasses.replace(bare, clutter=20)
+    changed, over = [], []
+    for index in range(3):
+        _, frames0, masks0, _ = render_video(bare, "train", index)
+        _, frames1, masks1, _ = render_video(busy, "train", index)
+        for f0, f1, m0, m1 in zip(frames0, frames1, masks0, masks1):
+            assert np.array_equal(m0, m1)  # the same targets: clutter is background
+            diff = np.abs(f0.astype(int) - f1.astype(int)).max(axis=2) > 30
+            background = m0 == 0
+            changed.append(diff[background].mean())
+            over.append(diff[ndimage.binary_erosion(~background, iterations=2)])  # soft edges aside
+    assert np.mean(changed) > 0.05  # still objects cover a visible share of the background
+    assert np.concatenate(over).mean() < 0.02  # and lie behind the targets
