@@ -8,7 +8,7 @@ from .common import RESULTS, ROOT
 
 ORDER = ["seeds", "fps", "eval_speed", "gc_speed", "cycle_erf_speed", "erf_throughput", "dtype_agreement",
          "train_step",
-         "dashboard_latency", "long_video", "real_video"]
+         "dashboard_latency", "long_video", "real_video", "memory_probe"]
 
 
 def _head(r: dict, title: str) -> list[str]:
@@ -218,6 +218,22 @@ def real_video(r: dict) -> list[str]:
     for label, v in r["runs"].items():
         out.append(f"| {label} | {v['input_size']} | " + " | ".join(f"{v['videos'][s]['J&F']:.3f}" for s in seqs) +
                    f" | {v['mean']['J&F']:.3f} | {v['mean']['J']:.3f} | {v['mean']['F']:.3f} |")
+    return out
+
+
+def memory_probe(r: dict) -> list[str]:
+    out = _head(r, "Memory probe: does a checkpoint find an object in the frame it has memorised?")
+    seqs = list(next(iter(r["checkpoints"].values()))["real"])
+    out += ["Memory: frame 0 with its ground-truth mask; query: frame 0 again (`memory=\"first\"`, the checkpoint's "
+            "input size). A model that reads its memory by matching finds every object (J near 1). Real: the two "
+            "real DAVIS 2017 val videos (frame 0's real ground truth). Synthetic: every object of the first "
+            f"{len(r['videos'])} val videos of `{r['data']}`.", "",
+            "| checkpoint | " + " | ".join(f"J `{s}`" for s in seqs) + " | synthetic: mean J | synthetic: objects "
+            "with J > 0.5 |", "|---|" + "---|" * len(seqs) + "---|---|"]
+    for name, v in r["checkpoints"].items():
+        sy = v["synthetic"]
+        out.append(f"| `{name}` | " + " | ".join(f"{v['real'][s]:.2f}" for s in seqs) +
+                   f" | {sy['mean_J']:.2f} | {sy['share_above_half']:.0%} of {sy['objects']} |")
     return out
 
 
