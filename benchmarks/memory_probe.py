@@ -25,7 +25,7 @@ from erfkit.data.davis import DavisDataset
 from erfkit.inference import VideoPredictor
 from erfkit.model.checkpoint import load_checkpoint
 
-from .common import ROOT, save
+from .common import ROOT, save, synth_data
 from .real_video import CHECKPOINTS, FRAMES, SEQUENCES
 
 
@@ -46,10 +46,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", default=",".join(CHECKPOINTS),
                         help="comma-separated names under checkpoints/ or paths (default: %(default)s)")
-    parser.add_argument("--data", default="data/synth", help="a synthetic benchmark (default: %(default)s)")
+    parser.add_argument("--data", default=None, help="a synthetic benchmark (default: data/synth, made if missing)")
     parser.add_argument("--videos", type=int, default=10, help="its val videos probed (default: %(default)s)")
     opts = parser.parse_args()
     real = DavisDataset(FRAMES, "val")
+    opts.data = opts.data or str(synth_data())
     synth = DavisDataset(opts.data, "val")
     names = synth.names[:opts.videos]
     results = {}
