@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -52,7 +53,7 @@ def median_time(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> tup
 def save(name: str, results: dict[str, Any], module: str | None = None) -> Path:
     """Write ``results/<name>.json`` with the command (``python -m benchmarks.<module or name> ...``), machine and date."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    command = f"python -m benchmarks.{module or name} " + " ".join(sys.argv[1:])
+    command = f"python -m benchmarks.{module or name} " + shlex.join(sys.argv[1:])
     doc = {"benchmark": name, "command": command.strip(),
            "date": datetime.date.today().isoformat(), "machine": machine(), **results}
     path = RESULTS / f"{name}.json"

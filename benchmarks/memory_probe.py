@@ -17,16 +17,14 @@ annotated) and on the first ``--videos`` videos of a synthetic val split.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 import numpy as np
 
 from erfkit.data.davis import DavisDataset
 from erfkit.inference import VideoPredictor
 from erfkit.model.checkpoint import load_checkpoint
 
-from .common import ROOT, save, synth_data
-from .real_video import CHECKPOINTS, FRAMES, SEQUENCES
+from .common import save, synth_data
+from .real_video import CHECKPOINTS, FRAMES, SEQUENCES, checkpoint_paths
 
 
 def same_frame_j(predictor: VideoPredictor, video) -> list[float]:
@@ -45,7 +43,7 @@ def same_frame_j(predictor: VideoPredictor, video) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", default=",".join(CHECKPOINTS),
-                        help="comma-separated names under checkpoints/ or paths (default: %(default)s)")
+                        help="comma-separated names under checkpoints/ or paths, each maybe LABEL=PATH (default: %(default)s)")
     parser.add_argument("--data", default=None, help="a synthetic benchmark (default: data/synth, made if missing)")
     parser.add_argument("--videos", type=int, default=10, help="its val videos probed (default: %(default)s)")
     opts = parser.parse_args()
@@ -54,8 +52,7 @@ def main() -> None:
     synth = DavisDataset(opts.data, "val")
     names = synth.names[:opts.videos]
     results = {}
-    for ckpt in opts.checkpoints.split(","):
-        path = ROOT / "checkpoints" / ckpt if (ROOT / "checkpoints" / ckpt).exists() else Path(ckpt)
+    for ckpt, path in checkpoint_paths(opts.checkpoints):
         predictor = VideoPredictor(load_checkpoint(path), memory="first")
         r = {"real": {s: same_frame_j(predictor, real[s])[0] for s in SEQUENCES}}
         js = [j for n in names for j in same_frame_j(predictor, synth[n])]

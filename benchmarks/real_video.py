@@ -65,6 +65,15 @@ def pseudo_root(dest: Path) -> Path:
     return dest
 
 
+def checkpoint_paths(spec: str) -> list[tuple[str, Path]]:
+    """``"a,LABEL=path,..."`` -> ``[(label, path)]``: names under checkpoints/ or paths, each maybe labelled."""
+    out = []
+    for item in spec.split(","):
+        label, _, where = item.rpartition("=") if "=" in item else (item, "", item)
+        out.append((label, ROOT / "checkpoints" / where if (ROOT / "checkpoints" / where).exists() else Path(where)))
+    return out
+
+
 def run(args: list[str], data: Path, out: Path) -> dict:
     """Segment both videos with ``args``, evaluate, and return J&F per video and the mean (one object each)."""
     t0 = time.perf_counter()
@@ -84,15 +93,14 @@ def run(args: list[str], data: Path, out: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", default=",".join(CHECKPOINTS),
-                        help="comma-separated names under checkpoints/ or paths (default: %(default)s)")
+                        help="comma-separated names under checkpoints/ or paths, each maybe LABEL=PATH (default: %(default)s)")
     parser.add_argument("--sizes", default=",".join(SIZES), help="checkpoint and/or native (default: %(default)s)")
     parser.add_argument("--gc-iters", default=",".join(map(str, GC_ITERS)),
                         help="gradient-correction steps to try (default: %(default)s)")
     parser.add_argument("--name", default="real_video", help="result file under benchmarks/results (without .json)")
     opts = parser.parse_args()
     settings: dict[str, list[str]] = {"copy-first (floor)": ["--copy-first"]}
-    for ckpt in opts.checkpoints.split(","):
-        path = ROOT / "checkpoints" / ckpt if (ROOT / "checkpoints" / ckpt).exists() else Path(ckpt)
+    for ckpt, path in checkpoint_paths(opts.checkpoints):
         for size in opts.sizes.split(","):
             if size not in SIZES:
                 parser.error(f"--sizes: {size!r} is not one of {', '.join(SIZES)}")

@@ -8,7 +8,7 @@ from .common import RESULTS, ROOT
 
 ORDER = ["seeds", "fps", "eval_speed", "gc_speed", "cycle_erf_speed", "erf_throughput", "dtype_agreement",
          "train_step",
-         "dashboard_latency", "long_video", "real_video", "memory_probe"]
+         "dashboard_latency", "long_video", "real_video", "real_video_variants", "memory_probe"]
 
 
 def _head(r: dict, title: str) -> list[str]:
@@ -203,8 +203,8 @@ def long_video(r: dict) -> list[str]:
     return out
 
 
-def real_video(r: dict) -> list[str]:
-    out = _head(r, "Real videos: J&F against pseudo ground truth (OSVOS)")
+def real_video(r: dict, title: str = "Real videos: J&F against pseudo ground truth (OSVOS)") -> list[str]:
+    out = _head(r, title)
     seqs = list(r["sequences"])
     out += ["**Pseudo ground truth (OSVOS), not DAVIS scores.** Two real DAVIS 2017 val videos (" +
             ", ".join(f"`{s}`, {n} frames" for s, n in r["sequences"].items()) +
@@ -219,6 +219,10 @@ def real_video(r: dict) -> list[str]:
         out.append(f"| {label} | {v['input_size']} | " + " | ".join(f"{v['videos'][s]['J&F']:.3f}" for s in seqs) +
                    f" | {v['mean']['J&F']:.3f} | {v['mean']['J']:.3f} | {v['mean']['F']:.3f} |")
     return out
+
+
+def real_video_variants(r: dict) -> list[str]:
+    return real_video(r, "Real videos: the trainings tried for models that track (issue: models that track real video)")
 
 
 def memory_probe(r: dict) -> list[str]:
