@@ -2,7 +2,8 @@
 
 Each item is one clip of ``frames`` frames from one video: the first uniformly,
 each next one from ``(last, last + max_skip]``; up to ``max_objects`` objects
-present in the first frame; one augmentation for the whole clip.  Everything an
+present in the first frame; one augmentation for the whole clip (a ``static`` clip
+repeats one frame, each copy warped on its own).  Everything an
 item holds follows from ``(seed, epoch, index)``, so items are the same with any
 number of DataLoader workers, and a resumed run sees the same data.
 
@@ -41,10 +42,14 @@ from .masks import VOID, image_size, read_frame, read_mask
 from .youtube import YouTubeVOSDataset
 
 __all__ = ["ClipDataset", "MixedClipDataset", "EpochBatchSampler", "collate_clips", "sample_frame_indices",
-           "data_layout", "UNLABELLED"]
+           "data_layout", "UNLABELLED", "STATIC_AUGMENT"]
 
 #: Label of the pixels that belong to no class (letterbox sampling: object boundaries, the canvas border).
 UNLABELLED = -1
+
+#: The warps of a static clip's frames (STM's first training stage: one image, each frame warped on its own).
+STATIC_AUGMENT = AugmentConfig(crop=0.2, scale=(0.8, 1.2), shear=15.0, rotate=20.0, mirror=0.0, contrast=0.15,
+                               noise=0.01)
 
 
 def data_layout(root: str | os.PathLike) -> str:
@@ -95,6 +100,9 @@ class ClipDataset(torch.utils.data.Dataset):
             or ``"letterbox"`` (frames and masks letterboxed to ``size``, then
             augmented).
         layout: ``"davis"`` or ``"youtube"`` (default: :func:`data_layout`).
+        static: the share of static clips: one annotated frame repeated, each copy warped on its own by
+            ``static_augment`` (default :data:`STATIC_AUGMENT`), as STM's first training stage on still
+            images. The object is where the warp puts it, so the memory can only be read by matching.
 
     Items are dicts: ``frames [T, 3, H, W]`` float, ``labels [T, H, W]`` long
     (slot ids 0..k, and :data:`UNLABELLED` where letterboxing leaves a pixel
@@ -104,7 +112,10 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, root: str | os.PathLike, split: str = "train", *, frames: int = 3, max_skip: int = 5,
                  max_objects: int = 3, size: tuple[int, int] = (240, 427), augment: AugmentConfig | None = None,
                  seed: int = 0, length: int | None = None, resolution: str | None = None,
-                 sampling: str = "crop", layout: str | None = None):
+                 sampling: str = "crop", layout: str | None = None, static: float = 0.0,
+                 static_augment: AugmentConfig | None = None):
+        if not 0.0 <= static <= 1.0:
+            raise ConfigError("static must lie in [0, 1]")
         if frames < 2:
             raise ConfigError("a training clip needs at least 2 frames")
         if max_objects < 1:
@@ -131,6 +142,8 @@ class ClipDataset(torch.utils.data.Dataset):
         self.size = tuple(size)
         self.sampling = sampling
         self.augment = augment
+        self.static = static
+        self.static_augment = static_augment or STATIC_AUGMENT
         self.seed = seed
         self.length = length or len(self.videos)
         self.epoch = 0
@@ -163,8 +176,11 @@ class ClipDataset(torch.utils.data.Dataset):
         """One clip of video ``video_index``, everything random drawn from ``rng`` (an item, see the class)."""
         video = self.videos[video_index]
         n = len(video.frames)
+        # drawn only when static clips are asked for, so that other runs see the data they always saw
+        static = self.static > 0 and rng.random() < self.static
         for _attempt in range(20):
-            idx = sample_frame_indices(rng, n, self.num_frames, self.max_skip)
+            idx = [int(rng.integers(n))] * self.num_frames if static else sample_frame_indices(
+                rng, n, self.num_frames, self.max_skip)
             labels = [read_mask(video.annotations[i]) for i in idx]
             first = labels[0]
             ids, counts = np.unique(first[(first != 0) & (first != VOID)], return_counts=True)
@@ -183,7 +199,12 @@ class ClipDataset(torch.utils.data.Dataset):
             frames, lab = _letterbox_clip(frames, lab, len(chosen), self.size)
         cfg = self.augment or AugmentConfig.none()
         for _attempt in range(10):
-            f_out, l_out = augment_clip(rng, frames, lab, cfg, self.size)
+            if static:  # each copy of the frame warped on its own: the clip's motion is those warps
+                parts = [augment_clip(rng, frames[t:t + 1], lab[t:t + 1], self.static_augment, self.size)
+                         for t in range(len(idx))]
+                f_out, l_out = torch.cat([f for f, _ in parts]), torch.cat([m for _, m in parts])
+            else:
+                f_out, l_out = augment_clip(rng, frames, lab, cfg, self.size)
             if (l_out[0] > 0).any():  # the crop keeps an object in the first frame
                 break
         present = torch.unique(l_out[0])

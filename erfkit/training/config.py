@@ -48,6 +48,8 @@ class TrainConfig:
             data (its frames are every 5th frame of the video), ``None``: as DAVIS.
         augment: clip augmentation ranges.
         freeze_bn: keep BatchNorm statistics frozen (paper: yes).
+        static_clips: share of static clips (one frame repeated, each copy warped on its own: STM's first
+            training stage on still images, which teaches the memory read to match; 0: none).
         seed: seeds the weights, the data order and the augmentation.
         workers: DataLoader worker processes.
         checkpoint_every: also checkpoint every this many steps (0: only at epoch ends).
@@ -81,6 +83,7 @@ class TrainConfig:
     max_skip_step_youtube: int | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     freeze_bn: bool = True
+    static_clips: float = 0.0
     seed: int = 0
     workers: int = 0
     checkpoint_every: int = 0
@@ -95,6 +98,8 @@ class TrainConfig:
             raise ConfigError(f"mode must be 'baseline' or 'cyclic', not {self.mode!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.frames < 2:
             raise ConfigError("epochs and batch_size must be >= 1 and frames >= 2")
+        if not 0.0 <= self.static_clips <= 1.0:
+            raise ConfigError("static_clips must lie in [0, 1]")
         if not self.lr > 0:
             raise ConfigError("lr must be > 0")
         if self.bootstrap is not None and not 0 < self.bootstrap <= 1:

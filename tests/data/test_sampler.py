@@ -67,6 +67,24 @@ def test_augmentation_is_the_same_for_every_frame_of_a_clip(rng):
     assert not torch.allclose(out[0], frame[0])
 
 
+def test_static_clips_repeat_one_frame_each_copy_warped_on_its_own(tiny_synth):
+    static = ClipDataset(tiny_synth, "train", size=(48, 80), augment=AugmentConfig(), seed=3, static=1.0)
+    for i in range(len(static)):
+        it = static[i]
+        assert len(set(it["indices"])) == 1  # one frame
+        assert set(torch.unique(it["labels"][0]).tolist()) == set(range(it["num_objects"] + 1))
+        # each copy has its own warp: frames and masks differ between copies
+        assert not torch.allclose(it["frames"][0], it["frames"][1], atol=0.05)
+        assert not torch.equal(it["labels"][0], it["labels"][1])
+    # half static: some clips of each kind
+    half = ClipDataset(tiny_synth, "train", size=(48, 80), augment=AugmentConfig(), seed=3, static=0.5)
+    half.length = 40
+    kinds = [len(set(half[i]["indices"])) == 1 for i in range(40)]
+    assert 5 < sum(kinds) < 35
+    with pytest.raises(Exception, match="static"):
+        ClipDataset(tiny_synth, "train", static=1.5)
+
+
 def test_dataloader_workers_give_the_same_batches(tiny_synth):
     ds = ClipDataset(tiny_synth, "train", size=(48, 80), augment=AugmentConfig(), seed=1)
     sampler = EpochBatchSampler(len(ds), 2, seed=1, epoch=0)
