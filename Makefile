@@ -54,8 +54,8 @@ demo: $(VENV)/.run
 test: $(VENV)/.dev browser
 	$(PY) -m pytest
 
-# Re-train the shipped checkpoints (same data, seed, budget and data order): the sprite pair and the tracks pair.
-checkpoints: checkpoints-sprites checkpoints-tracks
+# Re-train the two shipped checkpoints (same data, seed, budget and data order).
+checkpoints: checkpoints-sprites
 
 checkpoints-sprites: $(VENV)/.run
 	$(PY) -m erfkit synth $(SYNTH) --preset default --force
@@ -66,7 +66,8 @@ checkpoints-sprites: $(VENV)/.run
 	cp runs/stm-tiny-baseline/model.safetensors checkpoints/stm-tiny-baseline/model.safetensors
 	cp runs/stm-tiny-cyclic/model.safetensors checkpoints/stm-tiny-cyclic/model.safetensors
 
-# The pair trained on the 'tracks' benchmark (real objects' shapes and motion): about 1 h + 1.6 h on two cores.
+# The pair trained on the 'tracks' benchmark (real objects' shapes and motion; not shipped yet: see README,
+# "On real video"): about 1 h + 1.6 h on two cores.
 # An interrupted training continues with: $(PY) -m erfkit train ... --resume (the same command plus --resume).
 checkpoints-tracks: $(VENV)/.run
 	$(PY) -m erfkit synth $(TRACKS) --preset tracks --force
