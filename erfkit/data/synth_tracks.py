@@ -107,11 +107,15 @@ class _Layer:
 
     @functools.cached_property
     def texture_image(self) -> Image.Image:
-        """The texture, mirrored on every side (a growing object never runs past its photograph)."""
-        rgb = self.texture.rgb
-        h, w = rgb.shape[:2]
-        return Image.fromarray(np.ascontiguousarray(np.pad(rgb, ((h, h), (w, w), (0, 0)), mode="symmetric")),
-                               mode="RGB")
+        return _mirrored(self.texture)
+
+
+def _mirrored(sprite: Sprite) -> Image.Image:
+    """A sprite's photograph mirrored on every side (a growing object never runs past it); the original sits
+    at ``(w, h)``, its centre at 1.5 times its size."""
+    rgb = sprite.rgb
+    h, w = rgb.shape[:2]
+    return Image.fromarray(np.ascontiguousarray(np.pad(rgb, ((h, h), (w, w), (0, 0)), mode="symmetric")), mode="RGB")
 
 
 def _centroids(track: np.ndarray) -> np.ndarray:
@@ -231,9 +235,7 @@ def _clutter(rng, cfg: "SynthConfig", img: np.ndarray, scale: float, sources, sp
         tex = sprites[int(rng.integers(len(sprites)))]
         th, tw = tex.rgb.shape[:2]
         tk = tex.extent / extent
-        texture = Image.fromarray(np.ascontiguousarray(np.pad(tex.rgb, ((th, th), (tw, tw), (0, 0)), mode="symmetric")),
-                                  mode="RGB")
-        rgb = _warp(texture, _affine(tk, 1.5 * np.array([tw, th]) - tk * centre), ih, iw)
+        rgb = _warp(_mirrored(tex), _affine(tk, 1.5 * np.array([tw, th]) - tk * centre), ih, iw)
         inner = ndimage.gaussian_filter(alpha, sigma=max(1.0, 0.04 * extent))
         rgb = rgb * (0.7 + 0.3 * inner)[..., None] * rng.uniform(0.8, 1.2, size=3).astype(np.float32)
         img = img * (1 - alpha[..., None]) + rgb * alpha[..., None]
