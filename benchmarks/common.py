@@ -50,11 +50,15 @@ def median_time(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> tup
     return statistics.median(times), times
 
 
+def command_line(module: str) -> str:
+    """This process's command, as ``python -m benchmarks.<module> <its arguments, shell-quoted>``."""
+    return " ".join([f"python -m benchmarks.{module}", shlex.join(sys.argv[1:])]).strip()
+
+
 def save(name: str, results: dict[str, Any], module: str | None = None) -> Path:
     """Write ``results/<name>.json`` with the command (``python -m benchmarks.<module or name> ...``), machine and date."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    command = f"python -m benchmarks.{module or name} " + shlex.join(sys.argv[1:])
-    doc = {"benchmark": name, "command": command.strip(),
+    doc = {"benchmark": name, "command": command_line(module or name),
            "date": datetime.date.today().isoformat(), "machine": machine(), **results}
     path = RESULTS / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")

@@ -32,7 +32,7 @@ from erfkit.data.letterbox import PAPER_SIZE, Letterbox
 from erfkit.explain.cycle import CycleERFConfig, cycle_erf
 from erfkit.tensors import frame_tensor, frozen, onehot
 
-from .common import RESULTS, ROOT, benchmark_video, save
+from .common import RESULTS, ROOT, benchmark_video, command_line, save
 from .gc_speed import model_for
 
 FRAMES = {"stm-tiny": 8, "stm-r18": 4, "stm-r50": 4}
@@ -139,7 +139,7 @@ def main() -> None:
         r = {"model": source, "frames": n, "objects": y_t.shape[1] - 1, "size": list(refs.shape[-2:]),
              "seconds_1": statistics.median(one), "seconds_floor": statistics.median(floor), "all_1": one,
              "all_floor": floor}
-        r["command"] = " ".join(["python -m benchmarks.erf_throughput", *sys.argv[1:]])
+        r["command"] = command_line("erf_throughput")
         r["date"] = time.strftime("%Y-%m-%d")
         r["fps_1"], r["fps_floor"] = n / r["seconds_1"], n / r["seconds_floor"]
         r["ratio_to_floor"] = r["seconds_1"] / r["seconds_floor"]

@@ -17,9 +17,11 @@ annotated) and on the first ``--videos`` videos of a synthetic val split.
 from __future__ import annotations
 
 import argparse
+
 import numpy as np
 
 from erfkit.data.davis import DavisDataset
+from erfkit.evaluation.measures import jaccard
 from erfkit.inference import VideoPredictor
 from erfkit.model.checkpoint import load_checkpoint
 
@@ -33,11 +35,7 @@ def same_frame_j(predictor: VideoPredictor, video) -> list[float]:
     predictor.reset()
     predictor.step(frame, mask)
     labels = predictor.labels(predictor.step(frame))
-    out = []
-    for k in sorted(int(i) for i in np.unique(mask) if 0 < i < 255):
-        pred, true = labels == k, mask == k
-        out.append(float((pred & true).sum() / max((pred | true).sum(), 1)))
-    return out
+    return [float(jaccard(labels == k, mask == k)) for k in sorted(int(i) for i in np.unique(mask) if 0 < i < 255)]
 
 
 def main() -> None:
