@@ -181,7 +181,8 @@ class ClipDataset(torch.utils.data.Dataset):
         for _attempt in range(20):
             idx = [int(rng.integers(n))] * self.num_frames if static else sample_frame_indices(
                 rng, n, self.num_frames, self.max_skip)
-            labels = [read_mask(video.annotations[i]) for i in idx]
+            masks = {i: read_mask(video.annotations[i]) for i in dict.fromkeys(idx)}  # a static clip reads once
+            labels = [masks[i] for i in idx]
             first = labels[0]
             ids, counts = np.unique(first[(first != 0) & (first != VOID)], return_counts=True)
             ids = ids[counts >= 10]
@@ -193,7 +194,8 @@ class ClipDataset(torch.utils.data.Dataset):
         slot = np.zeros(256, np.int64)
         slot[chosen] = np.arange(1, len(chosen) + 1)
         lab = torch.from_numpy(np.stack([slot[m] for m in labels]))
-        frames = torch.from_numpy(np.stack([read_frame(video.frames[i]) for i in idx])).permute(0, 3, 1, 2)
+        images = {i: read_frame(video.frames[i]) for i in dict.fromkeys(idx)}
+        frames = torch.from_numpy(np.stack([images[i] for i in idx])).permute(0, 3, 1, 2)
         frames = frames.float().div_(255)
         if self.sampling == "letterbox":
             frames, lab = _letterbox_clip(frames, lab, len(chosen), self.size)
