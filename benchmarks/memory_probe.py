@@ -6,10 +6,12 @@ its memory by matching finds every object (J near 1); a model that segments
 what stands out in the frame, or what sits where objects usually sit, does not.
 Models that fail this cannot track, whatever else they score.
 
-For each checkpoint: J of each object of frame 0 so queried (``memory="first"``,
-the checkpoint's input size), on the two real DAVIS 2017 val videos of
-``../shared/data/davis2017-val-real-frames`` (real ground truth: frame 0 is
-annotated) and on the first ``--videos`` videos of a synthetic val split.
+The same probe at the level of the read (first object of each video): where do
+the query cells read?  ``object_reads_object``: the read weight that query
+cells inside the object put on memory cells inside it; ``background_reads_object``:
+the same for query cells outside it; ``area``: the object's share of the cells,
+what a read that ignores the image puts there.  Matching: the first near 1, the
+second near 0.  Objects smaller than a cell (no cell half covered) are left out.
 
     python -m benchmarks.memory_probe --checkpoints stm-tiny-baseline,stm-tiny-cyclic --data data/tracks
 """
@@ -19,11 +21,16 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from erfkit.data.davis import DavisDataset
+from erfkit.data.letterbox import Letterbox
 from erfkit.evaluation.measures import jaccard
 from erfkit.inference import VideoPredictor
 from erfkit.model.checkpoint import load_checkpoint
+from erfkit.model.stm import memory_weights
+from erfkit.tensors import frame_tensor, onehot
 
 from .common import save, synth_data
 from .real_video import CHECKPOINTS, FRAMES, SEQUENCES, checkpoint_paths
@@ -36,6 +43,29 @@ def same_frame_j(predictor: VideoPredictor, video) -> list[float]:
     predictor.step(frame, mask)
     labels = predictor.labels(predictor.step(frame))
     return [float(jaccard(labels == k, mask == k)) for k in sorted(int(i) for i in np.unique(mask) if 0 < i < 255)]
+
+
+@torch.no_grad()
+def read_on_object(predictor: VideoPredictor, video) -> dict:
+    """``object_reads_object``, ``background_reads_object`` and ``area`` (see the module) of frame 0's first object."""
+    frame, mask = video.read_frame(0), video.prompt(0)
+    predictor.reset()
+    predictor.step(frame, mask)
+    memory, _ = predictor.current_memory()
+    x = frame_tensor(frame, predictor.device, predictor.dtype)
+    box = Letterbox.fit(tuple(x.shape[-2:]), predictor.size)
+    query = predictor.model.encode_query(box.image(x))
+    first = min(int(i) for i in np.unique(mask) if 0 < i < 255)
+    obj = box.mask(onehot(mask, [first], predictor.device, predictor.dtype))[:, 1:]
+    left, right, top, bottom = query.pad
+    stride = (obj.shape[-2] + top + bottom) // query.key.shape[-2]
+    cells = F.avg_pool2d(F.pad(obj, (left, right, top, bottom)), stride).flatten() > 0.5  # [h*w]
+    if not cells.any():
+        return {"area": 0.0}
+    p = memory_weights(memory.select([0]), query.key)[0, 0].double()  # [memory cells, query cells]
+    on_object = p[cells].sum(0)  # per query cell, its weight on the object's memory cells
+    return {"object_reads_object": float(on_object[cells].mean()),
+            "background_reads_object": float(on_object[~cells].mean()), "area": float(cells.double().mean())}
 
 
 def main() -> None:
@@ -52,10 +82,14 @@ def main() -> None:
     results = {}
     for ckpt, path in checkpoint_paths(opts.checkpoints):
         predictor = VideoPredictor(load_checkpoint(path), memory="first")
-        r = {"real": {s: same_frame_j(predictor, real[s])[0] for s in SEQUENCES}}
+        r = {"real": {s: same_frame_j(predictor, real[s])[0] for s in SEQUENCES},
+             "reads_real": {s: read_on_object(predictor, real[s]) for s in SEQUENCES}}
         js = [j for n in names for j in same_frame_j(predictor, synth[n])]
+        reads = [read_on_object(predictor, synth[n]) for n in names]
         r["synthetic"] = {"objects": len(js), "mean_J": float(np.mean(js)), "share_above_half": float(np.mean(
             np.array(js) > 0.5))}
+        reads = [m for m in reads if m["area"] > 0]
+        r["reads_synthetic"] = {"objects": len(reads), **{k: float(np.mean([m[k] for m in reads])) for k in reads[0]}}
         results[ckpt] = r
         print(ckpt, r, flush=True)
     save("memory_probe", {"data": opts.data, "videos": names, "checkpoints": results})

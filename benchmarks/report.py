@@ -238,6 +238,19 @@ def memory_probe(r: dict) -> list[str]:
         sy = v["synthetic"]
         out.append(f"| `{name}` | " + " | ".join(f"{v['real'][s]:.2f}" for s in seqs) +
                    f" | {sy['mean_J']:.2f} | {sy['share_above_half']:.0%} of {sy['objects']} |")
+    read = {name: v for name, v in r["checkpoints"].items() if "reads_synthetic" in v}
+    if read:
+        out += ["", "Where the query cells read (same probe, first object of each video): the read weight that query "
+                "cells inside the object put on the object's memory cells, and that cells outside it put there. "
+                "Matching: the first near 1, the second near 0; a read that ignores the image puts the object's "
+                "share of the cells (area) in both.", "",
+                "| checkpoint | " + " | ".join(f"`{s}`: inside / outside (area)" for s in seqs) +
+                " | synthetic: inside / outside (area, objects) |", "|---|" + "---|" * len(seqs) + "---|"]
+        for name, v in read.items():
+            cols = [v["reads_real"][s] for s in seqs] + [v["reads_synthetic"]]
+            cells = [f"{c['object_reads_object']:.2f} / {c['background_reads_object']:.2f} ({c['area']:.2f}" +
+                     (f", {c['objects']})" if "objects" in c else ")") for c in cols]
+            out.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return out
 
 
