@@ -377,6 +377,25 @@ class STM(nn.Module):
         self.KV_Q_r4 = KeyValue(bb.channels(3), config.keydim, config.valdim)
         self.Decoder = Decoder(2 * config.valdim, bb.channels(2), bb.channels(1), config.decoder_dim)
 
+    @torch.no_grad()
+    def mirror_encoders(self) -> "STM":
+        """Start the memory path as a copy of the query path; returns the model.
+
+        ``Encoder_M``'s ResNet and ``KV_M_r4`` take the weights and BatchNorm
+        statistics of ``Encoder_Q`` and ``KV_Q_r4``; the mask convolutions
+        (``conv1_m`` and ``conv1_o``/``conv1_bg``) start at zero.  A frame's
+        memory keys then equal its query keys whatever its masks, so the
+        untrained network reads its memory by matching appearance.  The paper's
+        two encoders start from the same ImageNet ResNet; trained from scratch,
+        this gives them a common start (``TrainConfig.mirror_encoders``).
+        """
+        for name in ("conv1", "bn1", "res2", "res3", "res4"):
+            getattr(self.Encoder_M, name).load_state_dict(getattr(self.Encoder_Q, name).state_dict())
+        self.KV_M_r4.load_state_dict(self.KV_Q_r4.state_dict())
+        self.Encoder_M.conv1_m.weight.zero_()
+        getattr(self.Encoder_M, self.Encoder_M.extra_name).weight.zero_()
+        return self
+
     # ------------------------------------------------------------------ memory
     def memorize(self, frame: torch.Tensor, masks: torch.Tensor, *, stem: torch.Tensor | None = None) -> Memory:
         """Encode a frame and its object masks into a memory entry.

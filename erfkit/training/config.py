@@ -50,6 +50,9 @@ class TrainConfig:
         freeze_bn: keep BatchNorm statistics frozen (paper: yes).
         static_clips: share of static clips (one frame repeated, each copy warped on its own: STM's first
             training stage on still images, which teaches the memory read to match; 0: none).
+        mirror_encoders: start the memory encoder and its key/value heads as a copy of the query
+            encoder's, the mask convolutions at zero (:meth:`erfkit.model.STM.mirror_encoders`): keys
+            that match from the first step, as the paper's encoders start from one ImageNet ResNet.
         seed: seeds the weights, the data order and the augmentation.
         workers: DataLoader worker processes.
         checkpoint_every: also checkpoint every this many steps (0: only at epoch ends).
@@ -84,6 +87,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     freeze_bn: bool = True
     static_clips: float = 0.0
+    mirror_encoders: bool = False
     seed: int = 0
     workers: int = 0
     checkpoint_every: int = 0

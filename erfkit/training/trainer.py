@@ -201,6 +201,8 @@ def fit(config: TrainConfig, data: DataArg, out: str | os.PathLike, *, resume: b
     model = build_model(config.model, seed=config.seed, device="cpu")
     if config.backbone_weights:
         load_backbone_weights(model, config.backbone_weights)
+    if config.mirror_encoders:
+        model.mirror_encoders()
     model = model.to(dev)
     model.train(not config.freeze_bn)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,

@@ -143,3 +143,22 @@ def test_resnet_parameter_names_follow_torchvision():
     r18 = set(ResNet(BACKBONES["resnet18"]).state_dict())
     assert "layer2.0.downsample.0.weight" in r18 and "layer1.1.conv2.weight" in r18
     assert not any(k.startswith("layer1.0.downsample") for k in r18)
+
+
+def test_mirrored_encoders_give_a_frame_its_query_keys_whatever_its_masks():
+    model = build_model("stm-tiny", seed=0).double()
+    frame = torch.rand(1, 3, 64, 96, dtype=torch.float64)
+    masks = _masks(1, 2, 64, 96).double()
+    with torch.no_grad():
+        query = model.encode_query(frame).key  # [1, Ck, h, w]
+        before = model.memorize(frame, masks).keys  # [1, K, Ck, 1, h, w]
+        assert not torch.allclose(before[0, 0, :, 0], query[0])
+        model.mirror_encoders()
+        after = model.memorize(frame, masks).keys
+        empty = model.memorize(frame, torch.zeros_like(masks)).keys
+    for k in range(2):
+        torch.testing.assert_close(after[0, k, :, 0], query[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(after, empty, rtol=1e-12, atol=1e-12)
+    # the query path is left as it was, and the mask convolutions start at zero
+    assert model.Encoder_M.conv1_m.weight.abs().sum() == 0
+    torch.testing.assert_close(model.encode_query(frame).key, query, rtol=0, atol=0)
