@@ -114,13 +114,13 @@ def erf_throughput(r: dict) -> list[str]:
             "benchmark video letterboxed to 240x427, target its first frame. 2 processes: one core each, each half "
             "of the frames, started together (what `torchrun --nproc-per-node 2 -m erfkit erf` does with its units). "
             "Floor: the same M forward and backward passes of the memory path alone (memorize from the cached stem, "
-            "decode from the cached query features, gradient of a plain sum), timed alone. Medians.", "",
-            "| model | frames | 1 process fps | 2 processes fps | floor fps | 1 process / floor (target <= 1.15) |",
-            "|---|---|---|---|---|---|"]
+            "decode from the cached query features, gradient of a plain sum), timed alone. Medians of the runs (column runs).", "",
+            "| model | frames | runs | 1 process fps | 2 processes fps | floor fps | 1 process / floor (target <= 1.15) |",
+            "|---|---|---|---|---|---|---|"]
     for preset, v in r["models"].items():
-        two = f"{v['fps_2']:.3f}" if "fps_2" in v else "-"
-        out.append(f"| {preset} ({v['model']}) | {v['frames']} | {v['fps_1']:.3f} | {two} | {v['fps_floor']:.3f} | "
-                   f"{v['ratio_to_floor']:.3f} ({_ok(v['ratio_to_floor'] <= 1.15)}) |")
+        two = f"{v['fps_2']:.3g}" if "fps_2" in v else "-"
+        out.append(f"| {preset} ({v['model']}) | {v['frames']} | {len(v['all_1'])} | {v['fps_1']:.3g} | {two} | "
+                   f"{v['fps_floor']:.3g} | {v['ratio_to_floor']:.3f} ({_ok(v['ratio_to_floor'] <= 1.15)}) |")
     runs = {(v["command"], v["date"]) for v in r["models"].values() if "command" in v}
     if len(runs) > 1:  # models measured by separate runs (--models): each run's command and date
         out += [""] + [f"- `{v['command']}` ({v['date']}): {preset}" for preset, v in r["models"].items()
