@@ -178,9 +178,15 @@ class ClipDataset(torch.utils.data.Dataset):
         n = len(video.frames)
         # drawn only when static clips are asked for, so that other runs see the data they always saw
         static = self.static > 0 and rng.random() < self.static
-        for _attempt in range(20):
-            idx = [int(rng.integers(n))] * self.num_frames if static else sample_frame_indices(
-                rng, n, self.num_frames, self.max_skip)
+        def candidates():
+            for _attempt in range(20):
+                yield [int(rng.integers(n))] * self.num_frames if static else sample_frame_indices(
+                    rng, n, self.num_frames, self.max_skip)
+            if static:  # an object seen in few frames (it leaves the picture): look through every frame
+                for i in rng.permutation(n):
+                    yield [int(i)] * self.num_frames
+
+        for idx in candidates():
             masks = {i: read_mask(video.annotations[i]) for i in dict.fromkeys(idx)}  # a static clip reads once
             labels = [masks[i] for i in idx]
             first = labels[0]

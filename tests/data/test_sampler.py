@@ -104,3 +104,28 @@ def test_batch_sampler_splits_global_batches_across_processes():
     assert list(EpochBatchSampler(12, 4, seed=0, epoch=2, start_batch=1)) == full[1:]
     with pytest.raises(Exception, match="not divisible"):
         EpochBatchSampler(12, 3, seed=0, epoch=0, world_size=2)
+
+
+def test_a_static_clip_finds_the_one_frame_that_shows_an_object(tiny_synth, tmp_path):
+    import shutil
+
+    from PIL import Image
+
+    root = tmp_path / "sparse"
+    shutil.copytree(tiny_synth, root)
+    emptied = 0
+    for name in (root / "ImageSets" / "2017" / "train.txt").read_text().split():
+        (folder,) = (root / "Annotations").glob(f"*/{name}")
+        for png in sorted(folder.glob("*.png")):
+            if png.stem != "00005":  # every annotation emptied but frame 5's
+                im = Image.open(png)
+                empty = Image.fromarray(np.zeros_like(np.asarray(im)), mode=im.mode)
+                if im.mode == "P":
+                    empty.putpalette(im.getpalette())
+                empty.save(png)
+                emptied += 1
+    assert emptied >= 20
+    ds = ClipDataset(root, "train", size=(48, 80), augment=AugmentConfig(), seed=0, static=1.0)
+    ds.length = 12
+    for i in range(12):
+        assert set(ds[i]["indices"]) == {5}
