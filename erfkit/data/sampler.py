@@ -57,16 +57,18 @@ def data_layout(root: str | os.PathLike) -> str:
     return "youtube" if (Path(root) / "train" / "meta.json").is_file() else "davis"
 
 
-def sample_frame_indices(rng: np.random.Generator, length: int, count: int, max_skip: int) -> list[int]:
-    """``count`` increasing indices in ``[0, length)``: the first uniform, each next in ``(last, last + max_skip]``.
+def sample_frame_indices(rng: np.random.Generator, length: int, count: int, max_skip: int,
+                         first: int | None = None) -> list[int]:
+    """``count`` increasing indices in ``[0, length)``: the first uniform (or ``first``), each next in
+    ``(last, last + max_skip]``.
 
-    The first index leaves room for the others, so a clip always fits.
+    The first index leaves room for the others (at most ``length - count``), so a clip always fits.
     """
     if length < count:
         raise ValueError(f"a video of {length} frames cannot give {count} frames")
     max_skip = max(1, int(max_skip))
     first_hi = length - count  # leaves at least one frame per remaining pick
-    idx = [int(rng.integers(0, first_hi + 1))]
+    idx = [int(rng.integers(0, first_hi + 1)) if first is None else int(first)]
     for j in range(1, count):
         last = idx[-1]
         hi = min(last + max_skip, length - (count - j))
@@ -107,7 +109,12 @@ class ClipDataset(torch.utils.data.Dataset):
     Items are dicts: ``frames [T, 3, H, W]`` float, ``labels [T, H, W]`` long
     (slot ids 0..k, and :data:`UNLABELLED` where letterboxing leaves a pixel
     without a class), ``num_objects`` int, ``video`` str, ``indices`` list.
+    A clip's first frame must show an object: after ``random_tries`` random
+    draws without one, every possible first frame is tried in a random order.
     """
+
+    #: random draws of a clip's frames before the first frames are tried one by one
+    random_tries = 20
 
     def __init__(self, root: str | os.PathLike, split: str = "train", *, frames: int = 3, max_skip: int = 5,
                  max_objects: int = 3, size: tuple[int, int] = (240, 427), augment: AugmentConfig | None = None,
@@ -179,12 +186,13 @@ class ClipDataset(torch.utils.data.Dataset):
         # drawn only when static clips are asked for, so that other runs see the data they always saw
         static = self.static > 0 and rng.random() < self.static
         def candidates():
-            for _attempt in range(20):
+            for _attempt in range(self.random_tries):
                 yield [int(rng.integers(n))] * self.num_frames if static else sample_frame_indices(
                     rng, n, self.num_frames, self.max_skip)
-            if static:  # an object seen in few frames (it leaves the picture): look through every frame
-                for i in rng.permutation(n):
-                    yield [int(i)] * self.num_frames
+            # an object seen in few frames (it leaves the picture): try every possible first frame in turn
+            for i in rng.permutation(n if static else n - self.num_frames + 1):
+                yield [int(i)] * self.num_frames if static else sample_frame_indices(
+                    rng, n, self.num_frames, self.max_skip, first=int(i))
 
         for idx in candidates():
             masks = {i: read_mask(video.annotations[i]) for i in dict.fromkeys(idx)}  # a static clip reads once

@@ -106,7 +106,7 @@ def test_batch_sampler_splits_global_batches_across_processes():
         EpochBatchSampler(12, 3, seed=0, epoch=0, world_size=2)
 
 
-def test_a_static_clip_finds_the_one_frame_that_shows_an_object(tiny_synth, tmp_path):
+def test_a_clip_finds_the_one_frame_that_shows_an_object(tiny_synth, tmp_path):
     import shutil
 
     from PIL import Image
@@ -125,7 +125,11 @@ def test_a_static_clip_finds_the_one_frame_that_shows_an_object(tiny_synth, tmp_
                 empty.save(png)
                 emptied += 1
     assert emptied >= 20
-    ds = ClipDataset(root, "train", size=(48, 80), augment=AugmentConfig(), seed=0, static=1.0)
-    ds.length = 12
-    for i in range(12):
-        assert set(ds[i]["indices"]) == {5}
+    static = ClipDataset(root, "train", size=(48, 80), augment=AugmentConfig(), seed=0, static=1.0)
+    moving = ClipDataset(root, "train", size=(48, 80), augment=AugmentConfig(), seed=0, max_skip=2)
+    static.length = moving.length = 12
+    for tries in (ClipDataset.random_tries, 0):  # 0: straight to the frame-by-frame search
+        static.random_tries = moving.random_tries = tries
+        for i in range(12):
+            assert set(static[i]["indices"]) == {5}
+            assert moving[i]["indices"][0] == 5
