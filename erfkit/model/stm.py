@@ -384,10 +384,10 @@ class STM(nn.Module):
         ``Encoder_M``'s ResNet and ``KV_M_r4`` take the weights and BatchNorm
         statistics of ``Encoder_Q`` and ``KV_Q_r4``; the mask convolutions
         (``conv1_m`` and ``conv1_o``/``conv1_bg``) start at zero.  A frame's
-        memory keys then equal its query keys whatever its masks, so the
-        untrained network reads its memory by matching appearance.  The paper's
-        two encoders start from the same ImageNet ResNet; trained from scratch,
-        this gives them a common start (``TrainConfig.mirror_encoders``).
+        memory keys then equal its query keys whatever its masks: memory and
+        query start in one feature space.  The paper's two encoders start from
+        the same ImageNet ResNet; trained from scratch, this gives them a
+        common start (``TrainConfig.mirror_encoders``).
         """
         for name in ("conv1", "bn1", "res2", "res3", "res4"):
             getattr(self.Encoder_M, name).load_state_dict(getattr(self.Encoder_Q, name).state_dict())

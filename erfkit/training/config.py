@@ -51,8 +51,8 @@ class TrainConfig:
         static_clips: share of static clips (one frame repeated, each copy warped on its own: STM's first
             training stage on still images, which teaches the memory read to match; 0: none).
         mirror_encoders: start the memory encoder and its key/value heads as a copy of the query
-            encoder's, the mask convolutions at zero (:meth:`erfkit.model.STM.mirror_encoders`): keys
-            that match from the first step, as the paper's encoders start from one ImageNet ResNet.
+            encoder's, the mask convolutions at zero (:meth:`erfkit.model.STM.mirror_encoders`): memory and
+            query keys in one feature space from the first step, as the paper's encoders from one ImageNet ResNet.
         seed: seeds the weights, the data order and the augmentation.
         workers: DataLoader worker processes.
         checkpoint_every: also checkpoint every this many steps (0: only at epoch ends).
