@@ -62,7 +62,8 @@ def read_on_object(predictor: VideoPredictor, video) -> dict:
     cells = F.avg_pool2d(F.pad(obj, (left, right, top, bottom)), stride).flatten() > 0.5  # [h*w]
     if not cells.any():
         return {"area": 0.0}
-    p = memory_weights(memory.select([0]), query.key)[0, 0].double()  # [memory cells, query cells]
+    slot = predictor.object_ids.index(first)
+    p = memory_weights(memory.select([slot]), query.key)[0, 0].double()  # [memory cells, query cells]
     on_object = p[cells].sum(0)  # per query cell, its weight on the object's memory cells
     return {"object_reads_object": float(on_object[cells].mean()),
             "background_reads_object": float(on_object[~cells].mean()), "area": float(cells.double().mean())}
