@@ -185,14 +185,17 @@ class ClipDataset(torch.utils.data.Dataset):
         n = len(video.frames)
         # drawn only when static clips are asked for, so that other runs see the data they always saw
         static = self.static > 0 and rng.random() < self.static
+        def indices(first: int | None = None) -> list[int]:
+            if static:
+                return [int(rng.integers(n)) if first is None else first] * self.num_frames
+            return sample_frame_indices(rng, n, self.num_frames, self.max_skip, first=first)
+
         def candidates():
             for _attempt in range(self.random_tries):
-                yield [int(rng.integers(n))] * self.num_frames if static else sample_frame_indices(
-                    rng, n, self.num_frames, self.max_skip)
+                yield indices()
             # an object seen in few frames (it leaves the picture): try every possible first frame in turn
             for i in rng.permutation(n if static else n - self.num_frames + 1):
-                yield [int(i)] * self.num_frames if static else sample_frame_indices(
-                    rng, n, self.num_frames, self.max_skip, first=int(i))
+                yield indices(int(i))
 
         for idx in candidates():
             masks = {i: read_mask(video.annotations[i]) for i in dict.fromkeys(idx)}  # a static clip reads once
