@@ -36,26 +36,24 @@ from .common import save, synth_data
 from .real_video import CHECKPOINTS, FRAMES, SEQUENCES, checkpoint_paths
 
 
-def same_frame_j(predictor: VideoPredictor, video) -> list[float]:
-    """J of each object of frame 0 when the memory is frame 0 with its mask and the query is frame 0."""
-    frame, mask = video.read_frame(0), video.prompt(0)
-    predictor.reset()
-    predictor.step(frame, mask)
-    labels = predictor.labels(predictor.step(frame))
-    return [float(jaccard(labels == k, mask == k)) for k in sorted(int(i) for i in np.unique(mask) if 0 < i < 255)]
-
-
 @torch.no_grad()
-def read_on_object(predictor: VideoPredictor, video) -> dict:
-    """``object_reads_object``, ``background_reads_object`` and ``area`` (see the module) of frame 0's first object."""
+def probe(predictor: VideoPredictor, video) -> tuple[list[float], dict]:
+    """Memory: frame 0 with its mask; query: frame 0.  J of each object, and where the query cells read
+    (``object_reads_object``, ``background_reads_object`` and ``area``, see the module) for the first object."""
     frame, mask = video.read_frame(0), video.prompt(0)
+    ids = sorted(int(i) for i in np.unique(mask) if 0 < i < 255)
     predictor.reset()
     predictor.step(frame, mask)
+    reads = _reads(predictor, frame, mask, ids[0])
+    labels = predictor.labels(predictor.step(frame))
+    return [float(jaccard(labels == k, mask == k)) for k in ids], reads
+
+
+def _reads(predictor: VideoPredictor, frame: np.ndarray, mask: np.ndarray, first: int) -> dict:
     memory, _ = predictor.current_memory()
     x = frame_tensor(frame, predictor.device, predictor.dtype)
     box = Letterbox.fit(tuple(x.shape[-2:]), predictor.size)
     query = predictor.model.encode_query(box.image(x))
-    first = min(int(i) for i in np.unique(mask) if 0 < i < 255)
     obj = box.mask(onehot(mask, [first], predictor.device, predictor.dtype))[:, 1:]
     left, right, top, bottom = query.pad
     stride = (obj.shape[-2] + top + bottom) // query.key.shape[-2]
@@ -83,10 +81,12 @@ def main() -> None:
     results = {}
     for ckpt, path in checkpoint_paths(opts.checkpoints):
         predictor = VideoPredictor(load_checkpoint(path), memory="first")
-        r = {"real": {s: same_frame_j(predictor, real[s])[0] for s in SEQUENCES},
-             "reads_real": {s: read_on_object(predictor, real[s]) for s in SEQUENCES}}
-        js = [j for n in names for j in same_frame_j(predictor, synth[n])]
-        reads = [read_on_object(predictor, synth[n]) for n in names]
+        on_real = {s: probe(predictor, real[s]) for s in SEQUENCES}
+        r = {"real": {s: js[0] for s, (js, _) in on_real.items()},
+             "reads_real": {s: reads for s, (_, reads) in on_real.items()}}
+        on_synth = [probe(predictor, synth[n]) for n in names]
+        js = [j for video_js, _ in on_synth for j in video_js]
+        reads = [video_reads for _, video_reads in on_synth]
         r["synthetic"] = {"objects": len(js), "mean_J": float(np.mean(js)), "share_above_half": float(np.mean(
             np.array(js) > 0.5))}
         reads = [m for m in reads if m["area"] > 0]
