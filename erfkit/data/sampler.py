@@ -121,8 +121,7 @@ class ClipDataset(torch.utils.data.Dataset):
                  seed: int = 0, length: int | None = None, resolution: str | None = None,
                  sampling: str = "crop", layout: str | None = None, static: float = 0.0,
                  static_augment: AugmentConfig | None = None):
-        if not 0.0 <= static <= 1.0:
-            raise ConfigError("static must lie in [0, 1]")
+        self.set_static(static)
         if frames < 2:
             raise ConfigError("a training clip needs at least 2 frames")
         if max_objects < 1:
@@ -149,7 +148,6 @@ class ClipDataset(torch.utils.data.Dataset):
         self.size = tuple(size)
         self.sampling = sampling
         self.augment = augment
-        self.static = static
         self.static_augment = static_augment or STATIC_AUGMENT
         self.seed = seed
         self.length = length or len(self.videos)
@@ -165,6 +163,12 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def set_max_skip(self, max_skip: int) -> None:
         self.max_skip = max(1, int(max_skip))
+
+    def set_static(self, share: float) -> None:
+        """The share of static clips from now on (a two-stage schedule changes it between epochs)."""
+        if not 0.0 <= share <= 1.0:
+            raise ConfigError("static must lie in [0, 1]")
+        self.static = float(share)
 
     def increase_max_skip(self, step: int = 5, cap: int = 25) -> int:
         """Raise the max skip by ``step`` (at most ``cap``); returns the new value."""
@@ -297,6 +301,10 @@ class MixedClipDataset(torch.utils.data.Dataset):
         self.epoch = int(epoch)
         for s in self.sources:
             s.set_epoch(epoch)
+
+    def set_static(self, share: float) -> None:
+        for s in self.sources:
+            s.set_static(share)
 
     def set_max_skips(self, skips: Sequence[int]) -> None:
         if len(skips) != len(self.sources):

@@ -50,6 +50,8 @@ class TrainConfig:
         freeze_bn: keep BatchNorm statistics frozen (paper: yes).
         static_clips: share of static clips (one frame repeated, each copy warped on its own: STM's first
             training stage on still images, which teaches the memory read to match; 0: none).
+        static_epochs: the first this many epochs draw static clips only (STM's two stages in one run: still
+            images first, then video with the ``static_clips`` share); 0: one stage throughout.
         mirror_encoders: start the memory encoder and its key/value heads as a copy of the query
             encoder's, the mask convolutions at zero (:meth:`erfkit.model.STM.mirror_encoders`): memory and
             query keys in one feature space from the first step, as the paper's encoders from one ImageNet ResNet.
@@ -87,6 +89,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     freeze_bn: bool = True
     static_clips: float = 0.0
+    static_epochs: int = 0
     mirror_encoders: bool = False
     seed: int = 0
     workers: int = 0
@@ -104,6 +107,8 @@ class TrainConfig:
             raise ConfigError("epochs and batch_size must be >= 1 and frames >= 2")
         if not 0.0 <= self.static_clips <= 1.0:
             raise ConfigError("static_clips must lie in [0, 1]")
+        if not 0 <= self.static_epochs < self.epochs:
+            raise ConfigError(f"static_epochs must lie in [0, epochs), i.e. [0, {self.epochs})")
         if not self.lr > 0:
             raise ConfigError("lr must be > 0")
         if self.bootstrap is not None and not 0 < self.bootstrap <= 1:
@@ -127,6 +132,10 @@ class TrainConfig:
             step = self.max_skip_step_youtube if self.max_skip_step_youtube is not None else step
         rises = int(epoch) // self.max_skip_every
         return start if rises == 0 else min(start + rises * step, self.max_skip_cap)
+
+    def static_at(self, epoch: int) -> float:
+        """The share of static clips during ``epoch`` (0-based): all of them in the first ``static_epochs``."""
+        return 1.0 if int(epoch) < self.static_epochs else self.static_clips
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

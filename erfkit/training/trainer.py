@@ -180,7 +180,7 @@ def fit(config: TrainConfig, data: DataArg, out: str | os.PathLike, *, resume: b
     # bad data fails here, before the run folder exists
     sources = [ClipDataset(r, "train", frames=config.frames, max_skip=config.max_skip_at(0, data_layout(r)),
                            max_objects=config.max_objects, size=config.size, augment=config.augment,
-                           seed=config.seed, sampling=config.sampling, static=config.static_clips) for r in roots]
+                           seed=config.seed, sampling=config.sampling, static=config.static_at(0)) for r in roots]
     dataset = MixedClipDataset(sources, freqs, config.clips_per_video, config.seed)
     sources_meta = [{"root": str(r), "layout": s.layout, "freq": f} for r, s, f in zip(roots, sources, freqs)]
     val_root = next((r for r, s in zip(roots, sources) if s.layout == "davis"), None)
@@ -265,6 +265,7 @@ def fit(config: TrainConfig, data: DataArg, out: str | os.PathLike, *, resume: b
         for epoch in range(start_epoch, config.epochs):
             dataset.set_epoch(epoch)
             dataset.set_max_skips(skips(epoch))
+            dataset.set_static(config.static_at(epoch))
             sampler = EpochBatchSampler(len(dataset), config.batch_size, config.seed, epoch,
                                         start_batch if epoch == start_epoch else 0, rank, world, config.accumulate)
             loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_clips,

@@ -132,6 +132,28 @@ def test_a_short_run_writes_everything(tmp_path, tiny_synth):
         train(_cfg(), tiny_synth, out, progress=False)
 
 
+def test_static_epochs_draw_still_clips_first_then_video(tmp_path, tiny_synth, monkeypatch):
+    from erfkit.data.sampler import ClipDataset
+
+    seen: list[tuple[int, bool]] = []
+    clip = ClipDataset.clip
+
+    def spy(self, video_index, rng):
+        item = clip(self, video_index, rng)
+        seen.append((self.epoch, len(set(item["indices"])) == 1))
+        return item
+
+    monkeypatch.setattr(ClipDataset, "clip", spy)
+    train(_cfg(static_epochs=1), tiny_synth, tmp_path / "run", progress=False)
+    assert {e for e, _ in seen} == {0, 1}
+    assert all(still for e, still in seen if e == 0)
+    assert not any(still for e, still in seen if e == 1)  # static_clips = 0 after the first stage
+    assert train_config("test", static_epochs=1).static_at(0) == 1.0
+    assert train_config("test", static_epochs=1, static_clips=0.3).static_at(1) == 0.3
+    with pytest.raises(ConfigError, match="static_epochs"):
+        train_config("test", static_epochs=2)  # no video stage left
+
+
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, tiny_synth):
     full = tmp_path / "full"
     train(_cfg(epochs=4), tiny_synth, full, progress=False)
