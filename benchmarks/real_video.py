@@ -19,6 +19,10 @@ correction (`--gc-iters 10`):
 and the floor `erfkit segment --copy-first --data <root> --out <dir>` (the
 first-frame mask copied to every frame).  The masks are evaluated with
 erfkit's DAVIS evaluator (first and last frame excluded).
+
+With ``--synthetic ROOT`` every setting is also scored on the val split of a
+synthetic benchmark (`erfkit segment ... --data ROOT`, the floor too), so that
+real and synthetic J&F stand side by side.
 """
 
 from __future__ import annotations
@@ -74,6 +78,15 @@ def checkpoint_paths(spec: str) -> list[tuple[str, Path]]:
     return out
 
 
+def synthetic(args: list[str], root: Path, out: Path) -> dict:
+    """J&F, J and F over the val split of the synthetic benchmark at ``root``, segmented with ``args``."""
+    assert cli(["segment", *args, "--data", str(root), "--split", "val", "--out", str(out), "--overwrite"]) == 0
+    res = evaluate_davis(root, out, "val", progress=False)
+    g = res.global_scores()
+    return {"root": str(root), "videos": len({name.rsplit("_", 1)[0] for name, _ in res.per_object()}),
+            "J&F": g["J&F-Mean"], "J": g["J-Mean"], "F": g["F-Mean"]}
+
+
 def run(args: list[str], data: Path, out: Path) -> dict:
     """Segment both videos with ``args``, evaluate, and return J&F per video and the mean (one object each)."""
     t0 = time.perf_counter()
@@ -97,6 +110,8 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(SIZES), help="checkpoint and/or native (default: %(default)s)")
     parser.add_argument("--gc-iters", default=",".join(map(str, GC_ITERS)),
                         help="gradient-correction steps to try (default: %(default)s)")
+    parser.add_argument("--synthetic", type=Path, default=None,
+                        help="also score every setting on this synthetic benchmark's val split (e.g. data/tracks)")
     parser.add_argument("--name", default="real_video", help="result file under benchmarks/results (without .json)")
     opts = parser.parse_args()
     settings: dict[str, list[str]] = {"copy-first (floor)": ["--copy-first"]}
@@ -116,6 +131,9 @@ def main() -> None:
             print(f"[{i + 1}/{len(settings)}] {label}", flush=True)
             runs[label] = run(args, data, Path(tmp) / f"run{i}")
             print(f"    J&F {runs[label]['mean']['J&F']:.3f} ({runs[label]['seconds']:.0f} s)", flush=True)
+            if opts.synthetic is not None:
+                runs[label]["synthetic"] = synthetic(args, opts.synthetic, Path(tmp) / f"synth{i}")
+                print(f"    synthetic val J&F {runs[label]['synthetic']['J&F']:.3f}", flush=True)
     save(opts.name, {"ground_truth": GROUND_TRUTH, "sequences": frames, "frame_size": [480, 854],
                         "runs": runs}, module="real_video")
 

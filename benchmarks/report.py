@@ -206,6 +206,7 @@ def long_video(r: dict) -> list[str]:
 def real_video(r: dict, title: str = "Real videos: J&F against pseudo ground truth (OSVOS)") -> list[str]:
     out = _head(r, title)
     seqs = list(r["sequences"])
+    synth = all("synthetic" in v for v in r["runs"].values())
     out += ["**Pseudo ground truth (OSVOS), not DAVIS scores.** Two real DAVIS 2017 val videos (" +
             ", ".join(f"`{s}`, {n} frames" for s, n in r["sequences"].items()) +
             f", {r['frame_size'][0]}x{r['frame_size'][1]}) of which only the first frame's ground truth is "
@@ -213,11 +214,17 @@ def real_video(r: dict, title: str = "Real videos: J&F against pseudo ground tru
             "realistic, not exact). Do not compare these numbers with papers. Each run: `erfkit segment "
             "--checkpoint <ckpt> --data <root> --out <dir> --size checkpoint|native [--gc-iters 10]` (mem strategy); "
             "the floor: `erfkit segment --copy-first ...`; first and last frames excluded, as the protocol does.", "",
-            "| setting | network input (run manifest) | " + " | ".join(f"J&F `{s}`" for s in seqs) + " | J&F mean | J mean | F mean |",
-            "|---|---|" + "---|" * len(seqs) + "---|---|---|"]
+            "| setting | network input (run manifest) | " + " | ".join(f"J&F `{s}`" for s in seqs) + " | J&F mean | J mean | F mean |"
+            + (" synthetic val J&F |" if synth else ""),
+            "|---|---|" + "---|" * len(seqs) + "---|---|---|" + ("---|" if synth else "")]
     for label, v in r["runs"].items():
         out.append(f"| {label} | {v['input_size']} | " + " | ".join(f"{v['videos'][s]['J&F']:.3f}" for s in seqs) +
-                   f" | {v['mean']['J&F']:.3f} | {v['mean']['J']:.3f} | {v['mean']['F']:.3f} |")
+                   f" | {v['mean']['J&F']:.3f} | {v['mean']['J']:.3f} | {v['mean']['F']:.3f} |" +
+                   (f" {v['synthetic']['J&F']:.3f} |" if synth else ""))
+    if synth:
+        v = next(iter(r["runs"].values()))["synthetic"]
+        out += ["", f"Synthetic val J&F: the same setting on the val split of `{v['root']}` "
+                f"({v['videos']} videos, ground truth, from the command's `--synthetic`)."]
     return out
 
 
