@@ -66,7 +66,7 @@ checkpoints-sprites: $(VENV)/.run
 	cp runs/stm-tiny-baseline/model.safetensors checkpoints/stm-tiny-baseline/model.safetensors
 	cp runs/stm-tiny-cyclic/model.safetensors checkpoints/stm-tiny-cyclic/model.safetensors
 
-# The pair trained on the 'tracks' benchmark (real objects' shapes and motion; not shipped yet: see README,
+# The pair trained on the 'tracks' benchmark (real objects' shapes and motion; not shipped, they do not track: README,
 # "On real video"): about 1 h + 1.6 h on two cores.
 # An interrupted training continues with: $(PY) -m erfkit train ... --resume (the same command plus --resume).
 checkpoints-tracks: $(VENV)/.run
