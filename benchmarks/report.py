@@ -8,7 +8,8 @@ from .common import RESULTS, ROOT
 
 ORDER = ["seeds", "fps", "eval_speed", "gc_speed", "cycle_erf_speed", "erf_throughput", "dtype_agreement",
          "train_step",
-         "dashboard_latency", "long_video", "real_video", "real_video_variants", "memory_probe"]
+         "dashboard_latency", "long_video", "real_video", "real_video_variants", "real_video_two_stage",
+         "memory_probe"]
 
 
 def _head(r: dict, title: str) -> list[str]:
@@ -230,6 +231,11 @@ def real_video(r: dict, title: str = "Real videos: J&F against pseudo ground tru
 
 def real_video_variants(r: dict) -> list[str]:
     return real_video(r, "Real videos: the trainings tried for models that track (issue: models that track real video)")
+
+
+def real_video_two_stage(r: dict) -> list[str]:
+    return real_video(r, "Real videos: the still-image-stage-first pair at the end of its budget (issue: models that "
+                         "track real video)")
 
 
 def memory_probe(r: dict) -> list[str]:

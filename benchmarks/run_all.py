@@ -1,7 +1,7 @@
 """Run every benchmark (each in its own process), then rewrite BENCHMARKS.md.
 
-Sections without a module of their own (``real_video_variants``: real_video run on a training's snapshots,
-``--name real_video_variants``) keep the results file they have.
+Sections without a module of their own (``real_video_variants``, ``real_video_two_stage``: real_video run on
+trainings' snapshots, ``--name <section>``) keep the results file they have.
 """
 
 from __future__ import annotations
