@@ -234,7 +234,7 @@ def real_video_variants(r: dict) -> list[str]:
 
 
 def real_video_two_stage(r: dict) -> list[str]:
-    return real_video(r, "Real videos: the still-image-stage-first pair at the end of its budget (issue: models that "
+    return real_video(r, "Real videos: the cyclic still-image-stage-first run at the end of its budget (issue: models that "
                          "track real video)")
 
 
