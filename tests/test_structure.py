@@ -67,9 +67,12 @@ def test_every_import_points_down():
     assert not bad, "imports running up:\n" + "\n".join(bad)
 
 
-def test_no_circular_import():
+@pytest.mark.parametrize("top_level_only", [True, False], ids=["at-import", "lazy-and-typing-too"])
+def test_no_circular_import(top_level_only):
+    """No cycle among imports run at import time, nor once imports inside functions and
+    ``if TYPE_CHECKING:`` blocks count too: every import points down, inside a folder as well."""
     modules = {_module(p): p for p in SOURCES}
-    graph = {m: {n for n, _ in _imports(p, top_level_only=True) if n in modules and n != m}
+    graph = {m: {n for n, _ in _imports(p, top_level_only=top_level_only) if n in modules and n != m}
              for m, p in modules.items()}
     # a package's __init__ importing its own submodules is how packages work; a submodule importing its
     # own package back is the cycle we look for

