@@ -17,7 +17,9 @@ correction (`--gc-iters 10`):
     erfkit segment --checkpoint <ckpt> --data <root> --out <dir> --size checkpoint|native [--gc-iters 10]
 
 and the floor `erfkit segment --copy-first --data <root> --out <dir>` (the
-first-frame mask copied to every frame).  The masks are evaluated with
+first-frame mask copied to every frame), and the training-free reference
+`erfkit segment --feature-propagation ...` (the first mask propagated with the
+ImageNet EfficientNet-Lite0 features, :class:`erfkit.inference.FeaturePropagation`).  The masks are evaluated with
 erfkit's DAVIS evaluator (first and last frame excluded).
 
 With ``--synthetic ROOT`` every setting is also scored on the val split of a
@@ -105,7 +107,8 @@ def main() -> None:
                         help="also score every setting on this synthetic benchmark's val split (e.g. data/tracks)")
     parser.add_argument("--name", default="real_video", help="result file under benchmarks/results (without .json)")
     opts = parser.parse_args()
-    settings: dict[str, list[str]] = {"copy-first (floor)": ["--copy-first"]}
+    settings: dict[str, list[str]] = {"copy-first (floor)": ["--copy-first"],
+                                      "ImageNet features, no training": ["--feature-propagation"]}
     for ckpt, path in checkpoint_paths(opts.checkpoints):
         for size in opts.sizes.split(","):
             if size not in SIZES:

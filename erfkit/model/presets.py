@@ -9,7 +9,21 @@ from typing import Any, Literal
 from ..errors import ConfigError
 from .resnet import BACKBONES
 
-__all__ = ["ModelConfig", "MODEL_PRESETS", "model_config"]
+__all__ = ["ModelConfig", "MODEL_PRESETS", "model_config", "encoder_channels", "LITE0", "LITE0_STAGES"]
+
+#: The EfficientNet-Lite0 backbone (:mod:`erfkit.model.efficientnet`), beside the ResNets of ``BACKBONES``.
+LITE0 = "efficientnet-lite0"
+#: Lite0 blocks whose outputs STM uses: stride 4 (24 ch), stride 8 (40 ch), stride 16 (112 ch, the last used).
+LITE0_STAGES = (2, 4, 10)
+_LITE0_CHANNELS = (24, 40, 112)
+
+
+def encoder_channels(backbone: str) -> tuple[int, int, int]:
+    """Channels of an encoder's stride-4, stride-8 and stride-16 outputs (r2, r3, r4)."""
+    if backbone == LITE0:
+        return _LITE0_CHANNELS
+    bb = BACKBONES[backbone]
+    return bb.channels(1), bb.channels(2), bb.channels(3)
 
 
 @dataclass(frozen=True)
@@ -18,8 +32,9 @@ class ModelConfig:
 
     Attributes:
         name: preset name, recorded in checkpoints.
-        backbone: a key of :data:`erfkit.model.resnet.BACKBONES`; both encoders
-            use its first three stages (stride 16).
+        backbone: a key of :data:`erfkit.model.resnet.BACKBONES` (both encoders
+            use its first three stages, stride 16) or ``"efficientnet-lite0"``
+            (blocks 0-10, stride 16; skips from blocks 2 and 4).
         keydim: key channels ``Ck`` (the paper: 128).
         valdim: value channels ``Cv`` (the paper: 512).
         decoder_dim: channels of the decoder (the paper: 256).
@@ -40,8 +55,8 @@ class ModelConfig:
     size_multiple: int = 16
 
     def __post_init__(self) -> None:
-        if self.backbone not in BACKBONES:
-            raise ConfigError(f"unknown backbone {self.backbone!r}; choose from {sorted(BACKBONES)}")
+        if self.backbone not in BACKBONES and self.backbone != LITE0:
+            raise ConfigError(f"unknown backbone {self.backbone!r}; choose from {sorted(BACKBONES) + [LITE0]}")
         if self.extra_input not in ("other", "background"):
             raise ConfigError(f"extra_input must be 'other' or 'background', not {self.extra_input!r}")
         for f in ("keydim", "valdim", "decoder_dim", "size_multiple"):
@@ -62,11 +77,13 @@ class ModelConfig:
 
 #: ``stm-r50`` is the paper's model; ``stm-r18`` the authors' lighter one;
 #: ``stm-tiny`` a narrow network that trains on a CPU in minutes (demo, tests,
-#: shipped checkpoints).
+#: shipped checkpoints); ``stm-lite0`` STM on ImageNet-pretrained EfficientNet-Lite0
+#: encoders, with narrower key/value/decoder widths than the paper's so that it trains on a CPU.
 MODEL_PRESETS: dict[str, ModelConfig] = {
     "stm-r50": ModelConfig("stm-r50", "resnet50", 128, 512, 256),
     "stm-r18": ModelConfig("stm-r18", "resnet18", 128, 512, 256),
     "stm-tiny": ModelConfig("stm-tiny", "resnet-tiny", 32, 64, 32),
+    "stm-lite0": ModelConfig("stm-lite0", LITE0, 64, 256, 64),
 }
 
 

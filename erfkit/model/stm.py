@@ -24,11 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .presets import ModelConfig
+from ..errors import ConfigError
+from .efficientnet import LITE0_MEAN, LITE0_STD, EfficientNetLite, SameConv2d
+from .presets import LITE0_STAGES, ModelConfig, encoder_channels
 from .resnet import BACKBONES, ResNet
 
 if TYPE_CHECKING:
-    from .checkpoint import CheckpointInfo
+    from .info import CheckpointInfo
 
 __all__ = ["STM", "Memory", "QueryFeatures", "soft_aggregate", "pad_to_multiple", "read_memory", "memory_weights"]
 
@@ -200,10 +202,40 @@ def read_memory(memory: Memory, query_key: torch.Tensor, query_value: torch.Tens
 
 
 class _Normalise(nn.Module):
-    def __init__(self) -> None:
+    """Holds the input normalisation (``mean``/``std`` buffers, ``[1, 3, 1, 1]``) of an encoder."""
+
+    def __init__(self, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def normalise(self, frame: torch.Tensor) -> torch.Tensor:
+        return (frame - self.mean) / self.std
+
+
+def _mask_stem(masks: torch.Tensor, mask_conv: nn.Conv2d, extra_conv: nn.Conv2d, extra_input: str,
+               stem: torch.Tensor, same: bool) -> torch.Tensor:
+    """``stem + mask_conv(mask) + extra_conv(extra)`` for every object: ``[B, K, H, W]`` -> ``[B*K, C, H/2, W/2]``.
+
+    ``extra`` is the union of the other objects' masks (``"other"``) or ``1 - mask``
+    (``"background"``).  The two mask convolutions run as ONE convolution over the two
+    stacked channels: the same sum, and on a CPU about twice as fast to differentiate.
+    ``same``: TensorFlow "same" padding (EfficientNet) instead of the convolution's own.
+    """
+    B, K, H, W = masks.shape
+    if extra_input == "other":
+        extra = (masks.sum(dim=1, keepdim=True) - masks).clamp(0, 1)
+    else:
+        extra = (1 - masks).clamp(0, 1)
+    x = torch.stack([masks, extra], dim=2).reshape(B * K, 2, H, W)
+    weight = torch.cat([mask_conv.weight, extra_conv.weight], dim=1)
+    if same:
+        x = SameConv2d.pad_same(x, mask_conv.kernel_size[0], mask_conv.stride[0])
+        x = F.conv2d(x, weight, stride=mask_conv.stride)
+    else:
+        x = F.conv2d(x, weight, stride=mask_conv.stride, padding=mask_conv.padding)
+    x = x.view(B, K, *x.shape[1:]) + stem[:, None]
+    return x.flatten(0, 1)
 
 
 class EncoderM(_Normalise):
@@ -222,7 +254,12 @@ class EncoderM(_Normalise):
 
     def frame_stem(self, frame: torch.Tensor) -> torch.Tensor:
         """``conv1`` of the normalised frame ``[B, 3, H, W]`` -> ``[B, C, H/2, W/2]`` (mask-independent)."""
-        return self.conv1((frame - self.mean) / self.std)
+        return self.conv1(self.normalise(frame))
+
+    @property
+    def stride8(self) -> nn.Module:
+        """The layer whose output is the stride-8 feature map (Grad-CAM's memory layer)."""
+        return self.res3
 
     def forward(self, stem: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Encode every object of every frame.
@@ -234,18 +271,8 @@ class EncoderM(_Normalise):
         Returns:
             r4 ``[B*K, C4, H/16, W/16]``.
         """
-        B, K, H, W = masks.shape
-        if self.extra_input == "other":
-            total = masks.sum(dim=1, keepdim=True)
-            extra = (total - masks).clamp(0, 1)
-        else:
-            extra = (1 - masks).clamp(0, 1)
-        # conv1_m(mask) + conv1_{o|bg}(extra) as ONE convolution over the two stacked
-        # channels: the same sum, and on a CPU about twice as fast to differentiate.
-        weight = torch.cat([self.conv1_m.weight, getattr(self, self.extra_name).weight], dim=1)
-        x = F.conv2d(torch.stack([masks, extra], dim=2).reshape(B * K, 2, H, W), weight, stride=2, padding=3)
-        x = x.view(B, K, *x.shape[1:]) + stem[:, None]
-        x = self.maxpool(self.relu(self.bn1(x.flatten(0, 1))))
+        x = _mask_stem(masks, self.conv1_m, getattr(self, self.extra_name), self.extra_input, stem, same=False)
+        x = self.maxpool(self.relu(self.bn1(x)))
         return self.res4(self.res3(self.res2(x)))
 
 
@@ -259,11 +286,55 @@ class EncoderQ(_Normalise):
         self.res2, self.res3, self.res4 = trunk.layer1, trunk.layer2, trunk.layer3
 
     def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.conv1((frame - self.mean) / self.std)
+        x = self.conv1(self.normalise(frame))
         x = self.maxpool(self.relu(self.bn1(x)))
         r2 = self.res2(x)
         r3 = self.res3(r2)
         r4 = self.res4(r3)
+        return r4, r3, r2
+
+
+class LiteEncoderM(_Normalise):
+    """Memory encoder on EfficientNet-Lite0: ``stem(frame) + conv1_m(mask) + conv1_{o|bg}(extra)``, then blocks 0-10.
+
+    The mask convolutions are 3x3, stride 2, like the stem they are added to, and
+    start at zero: the ImageNet network sees the frame alone at first, as STM adds
+    its mask convolutions to the ResNet's first convolution.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(LITE0_MEAN, LITE0_STD)
+        self.backbone = EfficientNetLite(LITE0_STAGES[-1] + 1)
+        self.extra_input = config.extra_input
+        self.extra_name = "conv1_o" if config.extra_input == "other" else "conv1_bg"
+        for name in ("conv1_m", self.extra_name):
+            conv = SameConv2d(1, 32, 3, stride=2, bias=False)
+            nn.init.zeros_(conv.weight)
+            setattr(self, name, conv)
+
+    def frame_stem(self, frame: torch.Tensor) -> torch.Tensor:
+        """The stem convolution of the normalised frame ``[B, 3, H, W]`` -> ``[B, 32, H/2, W/2]``."""
+        return self.backbone.stem(self.normalise(frame))
+
+    @property
+    def stride8(self) -> nn.Module:
+        return self.backbone._blocks[LITE0_STAGES[1]]
+
+    def forward(self, stem: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """``stem [B, 32, H/2, W/2]``, ``masks [B, K, H, W]`` -> ``[B*K, 112, H/16, W/16]``."""
+        x = _mask_stem(masks, self.conv1_m, getattr(self, self.extra_name), self.extra_input, stem, same=True)
+        return self.backbone.blocks(x)[-1]
+
+
+class LiteEncoderQ(_Normalise):
+    """Query encoder on EfficientNet-Lite0: returns blocks 10 (stride 16), 4 (stride 8) and 2 (stride 4)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(LITE0_MEAN, LITE0_STD)
+        self.backbone = EfficientNetLite(LITE0_STAGES[-1] + 1)
+
+    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        r2, r3, r4 = self.backbone.blocks(self.backbone.stem(self.normalise(frame)), keep=LITE0_STAGES[:2])
         return r4, r3, r2
 
 
@@ -370,18 +441,19 @@ class STM(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        bb = BACKBONES[config.backbone]
-        self.Encoder_M = EncoderM(config)
-        self.Encoder_Q = EncoderQ(config)
-        self.KV_M_r4 = KeyValue(bb.channels(3), config.keydim, config.valdim)
-        self.KV_Q_r4 = KeyValue(bb.channels(3), config.keydim, config.valdim)
-        self.Decoder = Decoder(2 * config.valdim, bb.channels(2), bb.channels(1), config.decoder_dim)
+        c2, c3, c4 = encoder_channels(config.backbone)
+        lite = config.backbone not in BACKBONES
+        self.Encoder_M = LiteEncoderM(config) if lite else EncoderM(config)
+        self.Encoder_Q = LiteEncoderQ(config) if lite else EncoderQ(config)
+        self.KV_M_r4 = KeyValue(c4, config.keydim, config.valdim)
+        self.KV_Q_r4 = KeyValue(c4, config.keydim, config.valdim)
+        self.Decoder = Decoder(2 * config.valdim, c3, c2, config.decoder_dim)
 
     @torch.no_grad()
     def mirror_encoders(self) -> "STM":
         """Start the memory path as a copy of the query path; returns the model.
 
-        ``Encoder_M``'s ResNet and ``KV_M_r4`` take the weights and BatchNorm
+        ``Encoder_M``'s backbone and ``KV_M_r4`` take the weights and BatchNorm
         statistics of ``Encoder_Q`` and ``KV_Q_r4``; the mask convolutions
         (``conv1_m`` and ``conv1_o``/``conv1_bg``) start at zero.  A frame's
         memory keys then equal its query keys whatever its masks: memory and
@@ -389,11 +461,33 @@ class STM(nn.Module):
         the same ImageNet ResNet; trained from scratch, this gives them a
         common start (``TrainConfig.mirror_encoders``).
         """
-        for name in ("conv1", "bn1", "res2", "res3", "res4"):
-            getattr(self.Encoder_M, name).load_state_dict(getattr(self.Encoder_Q, name).state_dict())
+        # the query encoder's entries are the memory encoder's less its mask convolutions
+        unexpected = self.Encoder_M.load_state_dict(self.Encoder_Q.state_dict(), strict=False).unexpected_keys
+        assert not unexpected, unexpected
         self.KV_M_r4.load_state_dict(self.KV_Q_r4.state_dict())
         self.Encoder_M.conv1_m.weight.zero_()
         getattr(self.Encoder_M, self.Encoder_M.extra_name).weight.zero_()
+        return self
+
+    def freeze_backbone(self, blocks: int) -> "STM":
+        """Keep the encoders' stem and first ``blocks`` backbone blocks out of training; returns the model.
+
+        Only for EfficientNet-Lite0 encoders (``stm-lite0``), whose ImageNet
+        features these are; the mask convolutions still train.
+
+        Raises:
+            ConfigError: a ResNet model, or more blocks than the encoders hold.
+        """
+        if not isinstance(self.Encoder_Q, LiteEncoderQ):
+            raise ConfigError(f"freeze_blocks is for EfficientNet-Lite0 encoders, not {self.config.backbone}",
+                              option="freeze_blocks")
+        if blocks > len(self.Encoder_Q.backbone._blocks):
+            raise ConfigError(f"freeze_blocks: the encoders hold {len(self.Encoder_Q.backbone._blocks)} blocks",
+                              option="freeze_blocks")
+        for enc in (self.Encoder_Q, self.Encoder_M):
+            bb = enc.backbone
+            for module in (bb._conv_stem, bb._bn0, *bb._blocks[:blocks]):
+                module.requires_grad_(False)
         return self
 
     # ------------------------------------------------------------------ memory

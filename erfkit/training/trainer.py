@@ -203,9 +203,11 @@ def fit(config: TrainConfig, data: DataArg, out: str | os.PathLike, *, resume: b
         load_backbone_weights(model, config.backbone_weights)
     if config.mirror_encoders:
         model.mirror_encoders()
+    if config.freeze_blocks:
+        model.freeze_backbone(config.freeze_blocks)
     model = model.to(dev)
     model.train(not config.freeze_bn)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas,
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=config.betas,
                                  weight_decay=config.weight_decay)
     start_epoch, start_batch, global_step = 0, 0, 0
     if resume and state_path.is_file():
