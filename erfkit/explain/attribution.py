@@ -16,7 +16,7 @@ Methods (Captum 0.9):
 ``input_x_gradient``  ``InputXGradient``
 ``integrated_gradients``  ``IntegratedGradients`` from a black image, ``ig_steps`` steps
 ``smoothgrad``      ``NoiseTunnel(Saliency)``, Gaussian noise of ``smoothgrad_stdev`` (pixels in [0, 1])
-``gradcam``         ``LayerGradCam`` on ``Decoder.RF2.ResMM`` (query) or ``Encoder_M.res3`` (memory), upsampled
+``gradcam``         ``LayerGradCam`` on ``Decoder.RF2.ResMM`` (query) or ``Encoder_M``'s stride-8 layer (memory), upsampled
 ``occlusion``       ``Occlusion`` with black square windows
 ==================  ==========================================================
 
@@ -109,8 +109,9 @@ class ObjectScore(nn.Module):
         return (logit * self.region).flatten(1).sum(1)
 
 
-def _gradcam_layer(model: STM, wrt: str) -> nn.Module:
-    return model.Decoder.RF2.ResMM if wrt == "query" else model.Encoder_M.res3
+def _gradcam_layer_name(model: STM, wrt: str) -> str:
+    """``Decoder.RF2.ResMM`` (query), or the memory encoder's stride-8 layer (``Encoder_M.res3`` on a ResNet)."""
+    return "Decoder.RF2.ResMM" if wrt == "query" else f"Encoder_M.{model.Encoder_M.stride8}"
 
 
 class CaptumExplainer(Explainer):
@@ -255,19 +256,19 @@ class SmoothGrad(CaptumExplainer):
 
 
 class GradCAM(CaptumExplainer):
-    """``LayerGradCam`` on ``Decoder.RF2.ResMM`` (query) or ``Encoder_M.res3`` (memory), positive part, upsampled."""
+    """``LayerGradCam`` on ``Decoder.RF2.ResMM`` (query) or the memory encoder's stride-8 layer, positive part, upsampled."""
 
     method = "gradcam"
 
     @property
     def settings(self) -> dict:
-        return {**super().settings, "layer": "Decoder.RF2.ResMM" if self.wrt == "query" else "Encoder_M.res3"}
+        return {**super().settings, "layer": _gradcam_layer_name(self.model, self.wrt)}
 
     def _object_map(self, f: ObjectScore, x: torch.Tensor) -> torch.Tensor:
         from captum.attr import LayerAttribution, LayerGradCam
 
         H, W = x.shape[-2:]
-        g = LayerGradCam(f, _gradcam_layer(self.model, self.wrt)).attribute(x, relu_attributions=False)
+        g = LayerGradCam(f, self.model.get_submodule(_gradcam_layer_name(self.model, self.wrt))).attribute(x, relu_attributions=False)
         # Memory side: the encoder runs every object as a batch row (object k needs
         # the others' masks); the score depends on row k only, so the sum is row k.
         g = g.sum(0, keepdim=True).clamp_min(0)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import DataError
-from ..model.efficientnet import LITE0_MEAN, LITE0_STD, EfficientNetLite, load_lite0_state_dict
+from ..model.efficientnet import EfficientNetLite, load_lite0_state_dict
 from ..model.presets import LITE0_STAGES
 from ..model.stm import pad_to_multiple
 from .predictor import Propagator
@@ -74,9 +74,7 @@ class FeaturePropagation(Propagator):
             x = F.interpolate(x, size=(self.height, round(W * self.height / H)), mode="bilinear",
                               align_corners=False, antialias=True)
         x, pad = pad_to_multiple(x, 16)
-        mean = x.new_tensor(LITE0_MEAN).view(1, 3, 1, 1)
-        std = x.new_tensor(LITE0_STD).view(1, 3, 1, 1)
-        f = self.net.blocks(self.net.stem((x - mean) / std))[-1][0]
+        f = self.net.blocks(self.net.stem(self.net.normalise(x)))[-1][0]
         self._grid = (f.shape[1], f.shape[2], pad)
         return F.normalize(f.flatten(1), dim=0)
 

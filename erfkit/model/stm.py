@@ -256,10 +256,8 @@ class EncoderM(_Normalise):
         """``conv1`` of the normalised frame ``[B, 3, H, W]`` -> ``[B, C, H/2, W/2]`` (mask-independent)."""
         return self.conv1(self.normalise(frame))
 
-    @property
-    def stride8(self) -> nn.Module:
-        """The layer whose output is the stride-8 feature map (Grad-CAM's memory layer)."""
-        return self.res3
+    #: the layer whose output is the stride-8 feature map (Grad-CAM's memory layer), by name
+    stride8 = "res3"
 
     def forward(self, stem: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Encode every object of every frame.
@@ -316,9 +314,7 @@ class LiteEncoderM(_Normalise):
         """The stem convolution of the normalised frame ``[B, 3, H, W]`` -> ``[B, 32, H/2, W/2]``."""
         return self.backbone.stem(self.normalise(frame))
 
-    @property
-    def stride8(self) -> nn.Module:
-        return self.backbone._blocks[LITE0_STAGES[1]]
+    stride8 = f"backbone._blocks.{LITE0_STAGES[1]}"
 
     def forward(self, stem: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """``stem [B, 32, H/2, W/2]``, ``masks [B, K, H, W]`` -> ``[B*K, 112, H/16, W/16]``."""

@@ -73,3 +73,17 @@ def test_a_resnet_file_does_not_load_into_stm_lite0(tmp_path):
         load_backbone_weights(build_model("stm-lite0", seed=0), path)
     with pytest.raises(CheckpointError, match="no ImageNet weights ship for resnet-tiny"):
         load_backbone_weights(build_model("stm-tiny", seed=0), "imagenet")
+
+
+def test_gradcam_on_the_memory_encoder_finds_its_stride8_layer_on_both_backbones():
+    from erfkit.explain.attribution import _gradcam_layer_name
+
+    for name, layer, channels in (("stm-tiny", "Encoder_M.res3", 32), ("stm-lite0", "Encoder_M.backbone._blocks.4", 40)):
+        model = build_model(name, seed=0)
+        assert _gradcam_layer_name(model, "memory") == layer
+        outputs = []
+        hook = model.get_submodule(layer).register_forward_hook(lambda m, i, o: outputs.append(o))
+        with torch.no_grad():
+            model.memorize(torch.rand(1, 3, 64, 96), torch.ones(1, 2, 64, 96) / 2)
+        hook.remove()
+        assert outputs[0].shape == (1, channels, 8, 12)
