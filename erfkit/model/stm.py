@@ -465,6 +465,10 @@ class STM(nn.Module):
         getattr(self.Encoder_M, self.Encoder_M.extra_name).weight.zero_()
         return self
 
+    def mask_convolutions(self) -> list[nn.Parameter]:
+        """The memory encoder's mask convolutions (``conv1_m`` and ``conv1_o``/``conv1_bg``): its only mask inputs."""
+        return [self.Encoder_M.conv1_m.weight, getattr(self.Encoder_M, self.Encoder_M.extra_name).weight]
+
     def freeze_backbone(self, blocks: int) -> "STM":
         """Keep the encoders' stem and first ``blocks`` backbone blocks out of training; returns the model.
 

@@ -42,7 +42,7 @@ from ..data.synth import synth_info
 from ..device import init_distributed
 from ..errors import ConfigError, ErfkitError
 from ..files import atomic_write_json, atomic_write_text
-from ..model import build_model
+from ..model import STM, build_model
 from ..model.checkpoint import load_backbone_weights, save_checkpoint
 from ..model.stm import STM
 from .config import TrainConfig
@@ -127,6 +127,16 @@ def _input_size(config: TrainConfig, sources: list[ClipDataset]) -> InputSize:
     return next(iter(sizes)) if len(sizes) == 1 else None
 
 
+def _param_groups(model: STM, config: TrainConfig) -> list[dict[str, Any]]:
+    """The trained parameters: one group at ``lr``, and the mask convolutions at ``mask_lr`` if it is set."""
+    trained = [p for p in model.parameters() if p.requires_grad]
+    if config.mask_lr is None:
+        return [{"params": trained}]
+    masks = {id(p) for p in model.mask_convolutions()}
+    return [{"params": [p for p in trained if id(p) not in masks]},
+            {"params": [p for p in trained if id(p) in masks], "lr": config.mask_lr}]
+
+
 def train(config: TrainConfig, data: DataArg, out: str | os.PathLike, *, resume: bool = False,
           device: str | torch.device | None = None, progress: bool = True, label: str | None = None,
           data_freq: Sequence[int] | None = None) -> Path:
@@ -207,7 +217,7 @@ def fit(config: TrainConfig, data: DataArg, out: str | os.PathLike, *, resume: b
         model.freeze_backbone(config.freeze_blocks)
     model = model.to(dev)
     model.train(not config.freeze_bn)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=config.betas,
+    optimizer = torch.optim.Adam(_param_groups(model, config), lr=config.lr, betas=config.betas,
                                  weight_decay=config.weight_decay)
     start_epoch, start_batch, global_step = 0, 0, 0
     if resume and state_path.is_file():

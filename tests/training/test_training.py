@@ -132,6 +132,18 @@ def test_a_short_run_writes_everything(tmp_path, tiny_synth):
         train(_cfg(), tiny_synth, out, progress=False)
 
 
+def test_mask_lr_moves_the_zero_started_mask_convolutions_beyond_what_lr_allows(tmp_path, tiny_synth):
+    """Adam moves a weight about ``lr`` a step: the mask convolutions, started at zero, need their own rate."""
+    cfg = _cfg(epochs=1, mirror_encoders=True, mask_lr=0.05)
+    path = train(cfg, tiny_synth, tmp_path / "run", progress=False)
+    model = load_checkpoint(path)
+    steps = model.checkpoint.metadata["training"]["step"]
+    reach = max(float(w.abs().max()) for w in model.mask_convolutions())
+    assert reach > 2 * steps * cfg.lr  # beyond Adam's bound at lr, so these trained at mask_lr
+    with pytest.raises(ConfigError, match="mask_lr"):
+        _cfg(mask_lr=0.0)
+
+
 def test_static_epochs_draw_still_clips_first_then_video(tmp_path, tiny_synth, monkeypatch):
     from erfkit.data.sampler import ClipDataset
 
