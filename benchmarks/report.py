@@ -208,6 +208,7 @@ def real_video(r: dict, title: str = "Real videos: J&F against pseudo ground tru
     out = _head(r, title)
     seqs = list(r["sequences"])
     synth = all("synthetic" in v for v in r["runs"].values())
+    ruled = all("ruled" in v for v in r["runs"].values())
     out += ["**Pseudo ground truth (OSVOS), not DAVIS scores.** Two real DAVIS 2017 val videos (" +
             ", ".join(f"`{s}`, {n} frames" for s, n in r["sequences"].items()) +
             f", {r['frame_size'][0]}x{r['frame_size'][1]}) of which only the first frame's ground truth is "
@@ -216,12 +217,20 @@ def real_video(r: dict, title: str = "Real videos: J&F against pseudo ground tru
             "--checkpoint <ckpt> --data <root> --out <dir> --size checkpoint|native [--gc-iters 10]` (mem strategy); "
             "the floor: `erfkit segment --copy-first ...`; first and last frames excluded, as the protocol does.", "",
             "| setting | network input (run manifest) | " + " | ".join(f"J&F `{s}`" for s in seqs) + " | J&F mean | J mean | F mean |"
+            + (" J&F mean, pseudo-truth rule | " + " | ".join(f"J `{s}`, rule" for s in seqs) + " |" if ruled else "")
             + (" synthetic val J&F |" if synth else ""),
-            "|---|---|" + "---|" * len(seqs) + "---|---|---|" + ("---|" if synth else "")]
+            "|---|---|" + "---|" * len(seqs) + "---|---|---|" + ("---|" * (1 + len(seqs)) if ruled else "")
+            + ("---|" if synth else "")]
     for label, v in r["runs"].items():
         out.append(f"| {label} | {v['input_size']} | " + " | ".join(f"{v['videos'][s]['J&F']:.3f}" for s in seqs) +
                    f" | {v['mean']['J&F']:.3f} | {v['mean']['J']:.3f} | {v['mean']['F']:.3f} |" +
+                   (f" {v['ruled']['mean']['J&F']:.3f} | " + " | ".join(f"{v['ruled']['videos'][s]['J']:.3f}" for s in seqs)
+                    + " |" if ruled else "") +
                    (f" {v['synthetic']['J&F']:.3f} |" if synth else ""))
+    if ruled:
+        v = next(iter(r["runs"].values()))["ruled"]
+        left = "; ".join(f"`{s}` {', '.join(f)}" for s, f in v["left_out"].items()) or "none"
+        out += ["", f"Pseudo-truth rule (`erfkit.evaluation.PSEUDO_TRUTH_RULE`): {v['rule']}. Left out: {left}."]
     if synth:
         v = next(iter(r["runs"].values()))["synthetic"]
         out += ["", f"Synthetic val J&F: the same setting on the val split of `{v['root']}` "

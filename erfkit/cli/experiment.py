@@ -29,13 +29,13 @@ HELP = "the paper's tables and figures (Tables 3-5, Figures 1, 3-6) on a dataset
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .dashboard import DEFAULT_CHECKPOINTS
+    from ..dashboard.settings import SPRITE_CHECKPOINTS
 
     p.add_argument("name", help="table3, table4, table5, fig1, fig3, fig4, fig5, fig6, cycle_erf or all "
                                 "(comma-separated for several)")
     p.add_argument("--data", default=None, help="dataset (default: the synthetic benchmark, made if missing)")
-    p.add_argument("--baseline", default=str(DEFAULT_CHECKPOINTS[0]), help="baseline checkpoint (default: shipped)")
-    p.add_argument("--cyclic", default=str(DEFAULT_CHECKPOINTS[1]), help="cyclic checkpoint (default: shipped)")
+    p.add_argument("--baseline", default=str(SPRITE_CHECKPOINTS[0]), help="baseline checkpoint (default: the sprite pair)")
+    p.add_argument("--cyclic", default=str(SPRITE_CHECKPOINTS[1]), help="cyclic checkpoint (default: the sprite pair)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--split", default="val")
     p.add_argument("--sequences", default=None, help="a number (the first N videos) or comma-separated names")

@@ -18,12 +18,12 @@ HELP = "deprecated alias of `erfkit experiment` (the paper's figures and tables)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .dashboard import DEFAULT_CHECKPOINTS
+    from ..dashboard.settings import SPRITE_CHECKPOINTS
 
     p.add_argument("--out", required=True)
     p.add_argument("--data", default=None, help="dataset (default: the synthetic benchmark, made if missing)")
-    p.add_argument("--baseline", default=str(DEFAULT_CHECKPOINTS[0]))
-    p.add_argument("--cyclic", default=str(DEFAULT_CHECKPOINTS[1]))
+    p.add_argument("--baseline", default=str(SPRITE_CHECKPOINTS[0]))
+    p.add_argument("--cyclic", default=str(SPRITE_CHECKPOINTS[1]))
     p.add_argument("--split", default="val")
     p.add_argument("--small", action="store_true", help="a few CPU minutes: 2 videos, quick grids, 10 ERF steps")
     p.add_argument("--only", default=None,

@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.synth import default_synth_root
+from ..data.davis import marked_pseudo_truth
 from ..errors import ConfigError
 
-__all__ = ["DashboardSettings", "DEFAULT_CHECKPOINTS", "DEFAULT_CACHE", "TRUTH_KINDS", "find_checkpoints"]
+__all__ = ["DashboardSettings", "DEFAULT_CHECKPOINTS", "DEFAULT_DATA", "DEFAULT_CACHE", "SPRITE_CHECKPOINTS",
+           "TRUTH_KINDS", "find_checkpoints"]
 
 #: what a dataset's annotations can be
 TRUTH_KINDS = ("ground truth", "pseudo ground truth")
 
 _REPO = Path(__file__).resolve().parents[2]
-#: the two shipped checkpoints (A: baseline, B: cyclic) of a checkout of erfkit
-DEFAULT_CHECKPOINTS = (_REPO / "checkpoints" / "stm-tiny-baseline", _REPO / "checkpoints" / "stm-tiny-cyclic")
+#: the default pair of a checkout of erfkit (A: baseline, B: cyclic): stm-lite0, ImageNet encoders, trained on tracks
+DEFAULT_CHECKPOINTS = (_REPO / "checkpoints" / "stm-lite0-baseline", _REPO / "checkpoints" / "stm-lite0-cyclic")
+#: the sprite pair (stm-tiny from scratch on the default synthetic benchmark), which the synthetic results use
+SPRITE_CHECKPOINTS = (_REPO / "checkpoints" / "stm-tiny-baseline", _REPO / "checkpoints" / "stm-tiny-cyclic")
+#: the demo data: two real DAVIS 2017 val videos, pseudo ground truth after frame 0 (its README)
+DEFAULT_DATA = _REPO / "demo" / "davis2017-real"
 #: where maps computed on demand are kept (relative to the working directory)
 DEFAULT_CACHE = Path("runs") / "dashboard-cache"
-
-
-def _default_data() -> str:
-    return str(default_synth_root())
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class DashboardSettings:
     """What the dashboard opens.
 
     Attributes:
-        data: a DAVIS-layout dataset (default: the synthetic benchmark).
+        data: a DAVIS-layout dataset (default: the demo's two real videos, :data:`DEFAULT_DATA`).
         split: its split.
         checkpoints: checkpoint A and checkpoint B.
         atlas: folders holding atlases built with ``erfkit erf``.
@@ -45,10 +46,12 @@ class DashboardSettings:
         size: the network's input size: ``"checkpoint"`` (each checkpoint's
             training size), ``"HxW"`` or ``"native"``.
         truth_kind: what the dataset's annotations are, named beside every metric:
-            ``"ground truth"`` or ``"pseudo ground truth"`` (e.g. OSVOS masks).
+            ``"ground truth"`` or ``"pseudo ground truth"`` (e.g. OSVOS masks).  A dataset
+            marked as pseudo ground truth (:func:`erfkit.data.davis.marked_pseudo_truth`) is
+            always ``"pseudo ground truth"``.
     """
 
-    data: str = field(default_factory=_default_data)
+    data: str = str(DEFAULT_DATA)
     split: str = "val"
     checkpoints: tuple[str, str] = tuple(str(c) for c in DEFAULT_CHECKPOINTS)  # type: ignore[assignment]
     atlas: tuple[str, ...] = ()
@@ -59,6 +62,8 @@ class DashboardSettings:
     def __post_init__(self) -> None:
         if self.truth_kind not in TRUTH_KINDS:
             raise ConfigError(f"truth_kind must be one of {', '.join(TRUTH_KINDS)}, not {self.truth_kind!r}")
+        if marked_pseudo_truth(self.data):
+            object.__setattr__(self, "truth_kind", "pseudo ground truth")
 
     @classmethod
     def from_argv(cls, argv: list[str]) -> "DashboardSettings":

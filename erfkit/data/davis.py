@@ -18,7 +18,15 @@ from ..errors import DataError
 from .masks import VOID, list_images, read_mask
 from .video import FRAME_SUFFIXES, VideoSequence
 
-__all__ = ["DavisDataset", "find_resolution", "read_split"]
+__all__ = ["DavisDataset", "find_resolution", "read_split", "PSEUDO_TRUTH_MARKER", "marked_pseudo_truth"]
+
+#: a file of this name in a DAVIS root says its annotations after the first frame are pseudo ground truth
+PSEUDO_TRUTH_MARKER = "PSEUDO_GROUND_TRUTH"
+
+
+def marked_pseudo_truth(root: str | os.PathLike) -> bool:
+    """Whether the DAVIS root holds the :data:`PSEUDO_TRUTH_MARKER` file (e.g. ``demo/davis2017-real``)."""
+    return (Path(root) / PSEUDO_TRUTH_MARKER).is_file()
 
 
 def find_resolution(root: Path, resolution: str | None) -> str:

@@ -32,6 +32,7 @@ from ..data.masks import VOID, read_mask
 from ..errors import DataError
 from ..files import atomic_write_text
 from .measures import bound_radius, frame_measures
+from .pseudo_truth import PseudoTruthRule
 
 __all__ = [
     "SequenceScores",
@@ -77,12 +78,22 @@ class SequenceScores:
         frames: names of the evaluated frames (the first and last excluded).
         J: ``[num_objects, len(frames)]`` region similarity.
         F: ``[num_objects, len(frames)]`` contour accuracy.
+        left_out: frames not scored because their pseudo ground truth is implausible
+            (:mod:`erfkit.evaluation.pseudo_truth`); empty for real ground truth.
     """
 
     name: str
     frames: list[str]
     J: np.ndarray
     F: np.ndarray
+    left_out: list[str] = field(default_factory=list)
+
+    def without(self, frames: Sequence[str]) -> "SequenceScores":
+        """The same scores less ``frames`` (recorded in :attr:`left_out`)."""
+        drop = set(frames)
+        keep = [i for i, f in enumerate(self.frames) if f not in drop]
+        return SequenceScores(self.name, [self.frames[i] for i in keep], self.J[:, keep], self.F[:, keep],
+                              sorted(set(self.left_out) | (drop & set(self.frames))))
 
     @property
     def num_objects(self) -> int:
@@ -115,6 +126,10 @@ class DavisResults:
 
     def per_object(self) -> list[tuple[str, dict[str, float]]]:
         return [(n, st) for s in self.sequences for n, st in zip(s.object_names(), s.statistics())]
+
+    def left_out(self) -> dict[str, list[str]]:
+        """The frames left out of each sequence's score (pseudo ground truth found implausible)."""
+        return {s.name: s.left_out for s in self.sequences if s.left_out}
 
     def global_scores(self) -> dict[str, float]:
         """Means over all objects: ``J&F-Mean, J-Mean, J-Recall, J-Decay, F-Mean, F-Recall, F-Decay``."""
@@ -216,8 +231,13 @@ def _check_prediction(pred: np.ndarray, gt: np.ndarray, K: int, where: str | os.
                         "(the largest id of its first ground-truth frame)", where)
 
 
-def evaluate_sequence_files(name: str, gt_files: list[Path], result_dir: Path) -> SequenceScores:
-    """Score one sequence from its annotation files and a folder of result PNGs."""
+def evaluate_sequence_files(name: str, gt_files: list[Path], result_dir: Path,
+                            pseudo_truth: PseudoTruthRule | None = None) -> SequenceScores:
+    """Score one sequence from its annotation files and a folder of result PNGs.
+
+    ``pseudo_truth``: the annotations after the first are pseudo ground truth; frames
+    that this rule finds implausible are left out (:attr:`SequenceScores.left_out`).
+    """
     n = len(gt_files)
     if n < 3:
         raise DataError(f"sequence has {n} annotated frame(s); at least 3 are needed "
@@ -230,9 +250,11 @@ def evaluate_sequence_files(name: str, gt_files: list[Path], result_dir: Path) -
     r = bound_radius(first.shape)
     J = np.ones((K, n - 2))
     F = np.ones((K, n - 2))
+    areas = [int((first > 0).sum())]
     for i in range(1, n - 1):
         gt = read_mask(gt_files[i])
         gt[gt == VOID] = 0
+        areas.append(int((gt > 0).sum()))
         res = result_dir / gt_files[i].name
         if not res.is_file():
             raise DataError(f"missing result frame (one PNG per ground-truth frame is needed, e.g. {gt_files[i].name})",
@@ -240,10 +262,13 @@ def evaluate_sequence_files(name: str, gt_files: list[Path], result_dir: Path) -
         pred = read_mask(res)
         _check_prediction(pred, gt, K, res)
         J[:, i - 1], F[:, i - 1] = frame_measures(pred, gt, K, r)
-    return SequenceScores(name, [p.stem for p in gt_files[1:-1]], J, F)
+    scores = SequenceScores(name, [p.stem for p in gt_files[1:-1]], J, F)
+    if pseudo_truth is None:
+        return scores
+    return scores.without([gt_files[i].stem for i in pseudo_truth.flag(areas, first.size)])
 
 
-def _job(args: tuple[str, list[Path], Path]) -> SequenceScores | DataError:
+def _job(args: tuple[str, list[Path], Path, PseudoTruthRule | None]) -> SequenceScores | DataError:
     try:
         return evaluate_sequence_files(*args)
     except DataError as e:  # carried back to the parent, raised there
@@ -252,7 +277,8 @@ def _job(args: tuple[str, list[Path], Path]) -> SequenceScores | DataError:
 
 def evaluate_davis(data: str | os.PathLike, results: str | os.PathLike, split: str = "val", *,
                    workers: int | None = None, resolution: str | None = None, progress: bool = True,
-                   sequences: Iterable[str] | None = None) -> DavisResults:
+                   sequences: Iterable[str] | None = None,
+                   pseudo_truth: PseudoTruthRule | None = None) -> DavisResults:
     """Evaluate a results folder against a DAVIS 2017-layout dataset.
 
     Args:
@@ -263,6 +289,9 @@ def evaluate_davis(data: str | os.PathLike, results: str | os.PathLike, split: s
         resolution: annotation resolution folder (found when there is one).
         progress: show a progress bar.
         sequences: evaluate only these sequences of the split.
+        pseudo_truth: the annotations after each first frame are pseudo ground truth: leave out
+            the frames this rule finds implausible (e.g. :data:`~erfkit.evaluation.pseudo_truth.PSEUDO_TRUTH_RULE`;
+            :meth:`DavisResults.left_out` lists them).  ``None``: every frame counts.
 
     Returns:
         :class:`DavisResults`; call ``.write_csv(results)`` for the official files.
@@ -279,7 +308,7 @@ def evaluate_davis(data: str | os.PathLike, results: str | os.PathLike, split: s
     jobs = []
     for n in names:
         files = ds.annotation_files(n)
-        jobs.append((n, files, res_root / n))
+        jobs.append((n, files, res_root / n, pseudo_truth))
     order = {n: i for i, n in enumerate(names)}
     workers = max(1, min(workers or min(os.cpu_count() or 1, 8), len(jobs)))
     out: list[SequenceScores] = []
