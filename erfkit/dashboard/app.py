@@ -234,6 +234,8 @@ def main() -> None:
                    help=missing or f"DAVIS J&F against the {cmp.truth_kind}")
     if missing:
         st.caption(f"J&F n/a: {missing}.")
+    if note := cmp.left_out_note():
+        st.caption(f"Pseudo ground truth checked: {note}.")
 
     frame = frame_controls(cmp, c)
     with cmp.foreground():

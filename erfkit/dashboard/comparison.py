@@ -41,6 +41,7 @@ from ..data.masks import mask_bytes
 from ..data.video import VideoSequence
 from ..errors import ConfigError, DataError
 from ..evaluation.onset import MaskEvent, error_onset, mask_events
+from ..evaluation.pseudo_truth import PSEUDO_TRUTH_RULE, implausible_frames
 from ..evaluation.video import has_ground_truth, score_video
 from ..explain.atlas import Atlas
 from ..explain.keys import CYCLE, MapKey
@@ -139,6 +140,7 @@ class Comparison:
         self.stores = stores
         self.labels = distinct([s.label for s in stores]) if names is None else list(names)
         self.truth_kind = truth_kind
+        self._left_out: list[int] | None = None
         #: held by every computation (the page's and the background worker's)
         self.lock = threading.RLock()
         self._summaries: dict[str, list[VideoSummary]] = {}
@@ -242,9 +244,30 @@ class Comparison:
                 out.append(VideoSummary(label, None))
                 continue
             s = score_video(self.video, labels)
-            out.append(VideoSummary(label, s.jf, [float("nan"), *map(float, s.J.mean(0)), float("nan")]))
+            per_frame = np.array([np.nan, *s.J.mean(0), np.nan])
+            per_frame[self.left_out()] = np.nan
+            s = s.without([self.video.frame_name(t) for t in self.left_out()])
+            out.append(VideoSummary(label, s.jf, [float(v) for v in per_frame]))
         self._summaries[size] = out
         return out
+
+    def left_out(self) -> list[int]:
+        """Frames whose pseudo ground truth is implausible, left out of J, J&F and the timeline
+        (:data:`~erfkit.evaluation.PSEUDO_TRUTH_RULE`); real ground truth is never left out."""
+        if self._left_out is None:
+            pseudo = self.truth_kind == "pseudo ground truth" and has_ground_truth(self.video)
+            self._left_out = implausible_frames([self.video.read_annotation(t) for t in range(len(self.video))]) \
+                if pseudo else []
+        return self._left_out
+
+    def left_out_note(self) -> str | None:
+        """What the page says about :meth:`left_out` (``None``: nothing was left out)."""
+        left = self.left_out()
+        if not left:
+            return None
+        names = ", ".join(self.video.frame_name(t) for t in left)
+        return (f"{len(left)} of {len(self.video)} frames left out of J, J&F and the timeline: {PSEUDO_TRUTH_RULE.describe()} "
+                f"({names})")
 
     def stored_summary(self, view: ViewSettings) -> list[VideoSummary] | None:
         """:meth:`summary`, when both segmentations are stored or cached (``None``: it would segment)."""
@@ -269,7 +292,9 @@ class Comparison:
         labels = {label: self.segmentation(i, view) for i, label in enumerate(self.labels)}
         onset = error_onset(self.video, labels, object_id=obj, threshold=threshold)
         if onset.signal == "J":
-            curves, signal = onset.curves, "J"
+            curves, signal = {k: c.astype(float).copy() for k, c in onset.curves.items()}, "J"
+            for c in curves.values():
+                c[self.left_out()] = np.nan
         else:
             curves = {k: np.array([100.0 * float((m == obj).mean()) for m in lab]) for k, lab in labels.items()}
             signal = "mask area (%)"

@@ -308,3 +308,28 @@ def test_memory_read_and_distinct_labels(setup):
     same = Comparison.open(DashboardSettings(data=str(ds.root), checkpoints=(paths[0], paths[0]),
                                              cache=str(root / "cache")), name, dataset=ds)
     assert len(set(same.labels)) == 2
+
+
+def test_pseudo_truth_frames_the_rule_finds_implausible_leave_every_score(setup):
+    """On the demo's `dog` (OSVOS masks after frame 0), OSVOS's failed frames leave J&F and the curves."""
+    from erfkit.dashboard.settings import DEFAULT_DATA
+    from erfkit.evaluation.video import score_video
+
+    root, paths, _, _ = setup
+    ds = DavisDataset(DEFAULT_DATA, "val")
+    settings = DashboardSettings(data=str(DEFAULT_DATA), checkpoints=paths, cache=str(root / "cache-real"))
+    cmp = Comparison.open(settings, "dog", dataset=ds, models={p: load_checkpoint(p) for p in paths})
+    assert cmp.truth_kind == "pseudo ground truth"  # from the folder's marker
+    bad = [14, 23, *range(40, 50)]
+    assert cmp.left_out() == bad
+    assert "12 of 60 frames left out" in cmp.left_out_note() and "00040" in cmp.left_out_note()
+    view = ViewSettings(steps=2, size="64x112")
+    summary = cmp.summary(view)[0]
+    j = np.array(summary.per_frame_j)
+    assert np.isnan(j[bad]).all() and not np.isnan(j[[1, 13, 15, 39, 50]]).any()
+    every = score_video(cmp.video, cmp.segmentation(0, view))
+    keep = [i for i, f in enumerate(every.frames) if int(f) not in bad]
+    assert summary.jf == pytest.approx(float((every.J[:, keep].mean() + every.F[:, keep].mean()) / 2))
+    # real ground truth is never left out
+    real = Comparison(cmp.video, cmp.stores, truth_kind="ground truth")
+    assert real.left_out() == [] and real.left_out_note() is None
