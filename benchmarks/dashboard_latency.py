@@ -5,8 +5,9 @@
    `erfkit erf`; the app then runs headless (Streamlit's AppTest) reading them,
    and each move of the frame slider is timed (the script's full re-run).
    Target: median under 300 ms.
-2. Real frames (DAVIS 2017 val `dog`, 480x854, linked from ../shared): with the
-   shipped stm-tiny checkpoints at their 240x427, the computing behind the page
+2. Real frames (DAVIS 2017 val `dog`, 480x854, linked from ../shared): with each
+   pair of checkpoints (the sprite pair stm-tiny, then the default pair stm-lite0)
+   at their 240x427 (stm-tiny) or 192x320 (stm-lite0) input, the computing behind the page
    (:class:`erfkit.dashboard.Comparison`), timed per step: opening the video
    (each checkpoint segments it once), then for new frames the first panel
    (both masks), the method shown large (cycle-ERF A | B | A - B), and every
@@ -32,19 +33,24 @@ from erfkit.dashboard import APP, DashboardSettings
 from .common import ROOT, save, synth_data
 
 FRAMES = 12  # moved between; two more are stored, so the frames the page computes ahead are stored too
+#: the pairs timed on real frames
+PAIRS = {"stm-tiny": ("stm-tiny-baseline", "stm-tiny-cyclic"), "stm-lite0": ("stm-lite0-baseline", "stm-lite0-cyclic")}
 
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
     argv = list(sys.argv)  # the page's runs below replace it with the dashboard's settings
     result = synthetic_atlas()
-    result["real"] = real_frames()
+    result["real"] = real_frames(PAIRS["stm-tiny"])
+    result["real_lite0"] = real_frames(PAIRS["stm-lite0"])
     sys.argv = argv
     save("dashboard_latency", result)
 
 
-def real_frames(frames: int = 16, new: tuple[int, ...] = (6, 10, 14), stored: tuple[int, ...] = (6, 10, 14)) -> dict:
-    """Timings of the page's steps on the first ``frames`` frames of the real video ``dog``."""
+def real_frames(pair: tuple[str, str], frames: int = 16, new: tuple[int, ...] = (6, 10, 14),
+                stored: tuple[int, ...] = (6, 10, 14)) -> dict:
+    """Timings of the page's steps on the first ``frames`` frames of the real video ``dog`` with the
+    checkpoints ``pair`` (names under checkpoints/)."""
     from streamlit.testing.v1 import AppTest
 
     from erfkit.dashboard import Comparison, Display, ViewSettings, Worker
@@ -52,15 +58,16 @@ def real_frames(frames: int = 16, new: tuple[int, ...] = (6, 10, 14), stored: tu
     from tests.real_data import link_davis_subset
 
     shared = ROOT.parent / "shared" / "data" / "davis2017-val-real-frames"
-    ckpts = tuple(str(ROOT / "checkpoints" / n) for n in ("stm-tiny-baseline", "stm-tiny-cyclic"))
+    ckpts = tuple(str(ROOT / "checkpoints" / n) for n in pair)
     view, display = ViewSettings(), Display(clip=99.0)
-    out: dict = {"sequence": "dog", "frames": frames, "size": "240x427 (the checkpoints')", "new": [],
+    out: dict = {"sequence": "dog", "frames": frames, "checkpoints": list(pair), "new": [],
                  "ahead": [], "stored_page_seconds": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = link_davis_subset(shared, Path(tmp) / "DAVIS", "dog", frames)
         settings = DashboardSettings(data=str(root), split="val", checkpoints=ckpts, cache=str(Path(tmp) / "cache"))
         t0 = time.perf_counter()
         cmp = Comparison.open(settings, "dog")
+        out["size"] = f"{cmp.stores[0].size(view)} (the checkpoints')"
         cmp.summary(view)
         out["open_seconds"] = time.perf_counter() - t0
         obj = cmp.objects[0]

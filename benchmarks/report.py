@@ -154,10 +154,12 @@ def dashboard_latency(r: dict) -> list[str]:
             f"Median {r['median_ms']:.0f} ms over {len(ms)} moves (min {min(ms):.0f}, max {max(ms):.0f}); target under "
             f"300 ms: {_ok(r['median_ms'] < 300)}. This is the script's server-side run; the browser's drawing comes on "
             "top."]
-    real = r.get("real")
-    if real:
+    for real in (r.get("real"), r.get("real_lite0")):
+        if not real:
+            continue
+        pair = " and ".join(real.get("checkpoints", ["stm-tiny-baseline", "stm-tiny-cyclic"]))
         out += ["", f"Real frames: the first {real['frames']} frames of DAVIS 2017 val `{real['sequence']}` (480x854), "
-                f"shipped stm-tiny checkpoints at {real['size']}. Opening the video (each checkpoint segments it "
+                f"checkpoints {pair} at {real['size']}. Opening the video (each checkpoint segments it "
                 f"once): {real['open_seconds']:.1f} s. New frames (nothing stored), seconds from the request:", "",
                 "| frame | first panel (both masks) | cycle-ERF A, B, A - B | all panels (before this page: the "
                 "first panel came only now) | floor: cycle-ERF's M passes alone, A + B |", "|---|---|---|---|---|"]

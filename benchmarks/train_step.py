@@ -1,7 +1,8 @@
 """Cost of a cyclic training step against a baseline step on the same clip (side by side, medians).
 
 stm-tiny: a batch of 4 clips of 3 frames (192x320 crops, the cpu-tiny preset);
-stm-r50: one clip of 3 frames at 240x427.  Each step is forward + backward +
+stm-lite0: the same batch, as the cpu-lite0 preset trains it (stem and blocks 0-7 of both
+encoders frozen: ``freeze_blocks=8``); stm-r50: one clip of 3 frames at 240x427.  Each step is forward + backward +
 Adam update; the two modes alternate.  Target: cyclic at most 1.6x baseline.
 
 Each allocator setting runs in its own process (glibc's settings cannot be
@@ -35,11 +36,14 @@ from erfkit.device import keep_freed_memory
 from erfkit.model import build_model
 from erfkit.model.loss import segmentation_loss
 from erfkit.model.stm import STM, Memory, QueryFeatures
+from erfkit.training.config import TRAIN_PRESETS
 from erfkit.training.step import TrainStep
 
 from .common import ROOT, median_time, save, synth_data
 
-PLAN = {"stm-tiny": ((192, 320), 4, 7), "stm-r50": ((240, 427), 1, 3)}  # size, clips, repeats
+PLAN = {"stm-tiny": ((192, 320), 4, 7), "stm-lite0": ((192, 320), 4, 5), "stm-r50": ((240, 427), 1, 3)}
+#: size, clips, repeats; the backbone blocks each preset's training keeps frozen
+FROZEN = {"stm-lite0": TRAIN_PRESETS["cpu-lite0"].freeze_blocks}
 ALLOCATORS = ("default", "kept")
 
 
@@ -82,7 +86,9 @@ def measure(allocator: str) -> dict:
         ds = ClipDataset(data, "train", size=size, augment=AugmentConfig(), seed=0, max_objects=3)
         batch = collate_clips([ds[i] for i in range(clips)])
         model = build_model(preset, seed=0)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-5)
+        if preset in FROZEN:
+            model.freeze_backbone(FROZEN[preset])
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
         steps = {m: TrainStep(model, m) for m in ("baseline", "cyclic")}
         times: dict[str, list[float]] = {"baseline": [], "cyclic": []}
 
