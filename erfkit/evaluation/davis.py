@@ -27,12 +27,12 @@ from typing import Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..data.davis import DavisDataset
+from ..data.davis import DavisDataset, marked_pseudo_truth
 from ..data.masks import VOID, read_mask
 from ..errors import DataError
 from ..files import atomic_write_text
 from .measures import bound_radius, frame_measures
-from .pseudo_truth import PseudoTruthRule
+from .pseudo_truth import PSEUDO_TRUTH_RULE, PseudoTruthRule
 
 __all__ = [
     "SequenceScores",
@@ -171,6 +171,9 @@ class DavisResults:
         width = max([len("Sequence")] + [len(n) for n, _ in objs])
         lines.append(f"{'Sequence':<{width}}  {'J-Mean':>7}  {'F-Mean':>7}")
         lines += [f"{n:<{width}}  {st['J-Mean']:>7.3f}  {st['F-Mean']:>7.3f}" for n, st in objs]
+        for name, frames in self.left_out().items():
+            lines.append(f"{name}: {len(frames)} pseudo ground-truth frame(s) left out ({PSEUDO_TRUTH_RULE.describe()}): "
+                         f"{', '.join(frames)}")
         return "\n".join(lines)
 
 
@@ -278,7 +281,7 @@ def _job(args: tuple[str, list[Path], Path, PseudoTruthRule | None]) -> Sequence
 def evaluate_davis(data: str | os.PathLike, results: str | os.PathLike, split: str = "val", *,
                    workers: int | None = None, resolution: str | None = None, progress: bool = True,
                    sequences: Iterable[str] | None = None,
-                   pseudo_truth: PseudoTruthRule | None = None) -> DavisResults:
+                   pseudo_truth: PseudoTruthRule | None | str = "auto") -> DavisResults:
     """Evaluate a results folder against a DAVIS 2017-layout dataset.
 
     Args:
@@ -291,7 +294,9 @@ def evaluate_davis(data: str | os.PathLike, results: str | os.PathLike, split: s
         sequences: evaluate only these sequences of the split.
         pseudo_truth: the annotations after each first frame are pseudo ground truth: leave out
             the frames this rule finds implausible (e.g. :data:`~erfkit.evaluation.pseudo_truth.PSEUDO_TRUTH_RULE`;
-            :meth:`DavisResults.left_out` lists them).  ``None``: every frame counts.
+            :meth:`DavisResults.left_out` lists them).  ``None``: every frame counts.  ``"auto"``:
+            the rule when ``data`` is marked as pseudo ground truth (:func:`~erfkit.data.davis.marked_pseudo_truth`,
+            e.g. the demo data), otherwise ``None``.
 
     Returns:
         :class:`DavisResults`; call ``.write_csv(results)`` for the official files.
@@ -301,6 +306,8 @@ def evaluate_davis(data: str | os.PathLike, results: str | os.PathLike, split: s
             above the object count (naming the file).
     """
     ds = DavisDataset(data, split, resolution, frames=False)
+    if pseudo_truth == "auto":
+        pseudo_truth = PSEUDO_TRUTH_RULE if marked_pseudo_truth(data) else None
     res_root = Path(results)
     if not res_root.is_dir():
         raise DataError("results folder not found", res_root)

@@ -49,3 +49,6 @@ def test_evaluate_davis_leaves_the_flagged_frames_out_and_lists_them(tmp_path, o
     keep = [i for i, f in enumerate(seq_all.frames) if f not in ruled.left_out()["dog"]]
     assert seq_ruled.J[0] == pytest.approx(seq_all.J[0, keep])
     assert ruled.jf > every.jf  # the failed masks covered the frame: copying the dog scored ~0 there
+    assert "12 pseudo ground-truth frame(s) left out" in ruled.table()
+    (root / "PSEUDO_GROUND_TRUTH").write_text("OSVOS\n")  # a marked root gets the rule by default
+    assert evaluate_davis(root, res.parent, progress=False, workers=1).left_out() == ruled.left_out()
