@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Iterator
 
 import numpy as np
@@ -47,14 +48,34 @@ def onehot(labels: np.ndarray | torch.Tensor, ids: list[int], device: torch.devi
     return torch.cat([bg, fg], 0).unsqueeze(0)
 
 
+_FROZEN_LOCK = threading.Lock()
+_FROZEN: dict[int, tuple[int, list[tuple[torch.nn.Parameter, bool]]]] = {}
+
+
 @contextlib.contextmanager
 def frozen(model: torch.nn.Module) -> Iterator[None]:
-    """Temporarily stop parameters from requiring gradients (no weight gradients are computed)."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
+    """Temporarily stop parameters from requiring gradients (no weight gradients are computed).
+
+    Safe when several threads freeze the same model at once (the dashboard's page
+    and its background worker): the first to enter records the flags, the last to
+    leave restores them.  Two overlapping plain save-and-restore blocks would leave
+    the weights frozen for good.
+    """
+    key = id(model)
+    with _FROZEN_LOCK:
+        count, flags = _FROZEN.get(key, (0, []))
+        if count == 0:
+            flags = [(p, p.requires_grad) for p in model.parameters()]
+            for p, _ in flags:
+                p.requires_grad_(False)
+        _FROZEN[key] = (count + 1, flags)
     try:
         yield
     finally:
-        for p, f in flags:
-            p.requires_grad_(f)
+        with _FROZEN_LOCK:
+            count, flags = _FROZEN.pop(key)
+            if count > 1:
+                _FROZEN[key] = (count - 1, flags)
+            else:
+                for p, f in flags:
+                    p.requires_grad_(f)

@@ -275,6 +275,9 @@ def main() -> None:
 def frame_controls(cmp: Comparison, c: Choices) -> int:
     """The reference frame l: slider, previous / next (also the arrow keys), Play / Pause."""
     n = len(cmp.video)
+    if st.session_state.get("frame_video") != c.sequence:  # a video opened anew starts beside its target
+        st.session_state["frame_video"] = c.sequence
+        st.session_state.pop("frame", None)
     if "next_frame" in st.session_state:
         st.session_state["frame"] = st.session_state.pop("next_frame")
     if st.session_state.get("frame", -1) not in range(n):  # start on a frame other than the target

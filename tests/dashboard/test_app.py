@@ -69,6 +69,9 @@ def test_browse_sequence_frame_method_and_scaling(app):
     assert not any("≥" in h.proto.body for h in at.get("html") if "erfkit-colourbar" in h.proto.body)
     at.radio(key="wrt").set_value("query").run()
     assert not at.exception and "B: classic ERF (query)" in _captions(at)
+    at.selectbox(key="sequence").set_value(names[0]).run()  # another video opens beside its target, not on it
+    assert not at.exception, "\n".join(at.exception[0].stack_trace)
+    assert at.slider(key="frame").value == 1
 
 
 def test_only_the_open_tab_is_drawn(app):

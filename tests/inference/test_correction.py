@@ -55,6 +55,34 @@ def test_no_weight_gradients_are_computed(tiny_model, video):
         assert not any(p.requires_grad for p in tiny_model.parameters())
 
 
+def test_frozen_blocks_overlapping_in_two_threads_restore_the_flags():
+    """The dashboard's page and worker freeze one model at once: A enters, B enters, A leaves, B leaves."""
+    import threading
+
+    net = torch.nn.Linear(2, 2)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def a():
+        with frozen(net):
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with frozen(net):
+            b_in.set()
+            a_out.wait(5)
+            assert not any(p.requires_grad for p in net.parameters())  # still frozen while B is inside
+
+    threads = [threading.Thread(target=f) for f in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert all(p.requires_grad for p in net.parameters())  # B recorded nothing frozen to restore
+
+
 def test_correction_lowers_the_reconstruction_loss(tiny_model, video):
     _, xt, probs, ref = _setup(tiny_model, video)
     _, losses = gradient_correction(tiny_model, xt, probs, [ref], GCConfig(iters=6, rate=50.0), return_losses=True)
