@@ -120,6 +120,8 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(SIZES), help="checkpoint and/or native (default: %(default)s)")
     parser.add_argument("--gc-iters", default=",".join(map(str, GC_ITERS)),
                         help="gradient-correction steps to try (default: %(default)s)")
+    parser.add_argument("--memories", default="mem",
+                        help="memory strategies to try (erfkit segment --memory; default: %(default)s)")
     parser.add_argument("--synthetic", type=Path, default=None,
                         help="also score every setting on this synthetic benchmark's val split (e.g. data/tracks)")
     parser.add_argument("--name", default="real_video", help="result file under benchmarks/results (without .json)")
@@ -130,10 +132,12 @@ def main() -> None:
         for size in opts.sizes.split(","):
             if size not in SIZES:
                 parser.error(f"--sizes: {size!r} is not one of {', '.join(SIZES)}")
-            for gc in map(int, opts.gc_iters.split(",")):
-                label = f"{ckpt}, {'240x427 (default)' if size == 'checkpoint' else '480x854 (native)'}, " \
-                        f"{'GC %d' % gc if gc else 'no GC'}"
-                settings[label] = ["--checkpoint", str(path), "--size", size, "--gc-iters", str(gc)]
+            for memory in opts.memories.split(","):
+                for gc in map(int, opts.gc_iters.split(",")):
+                    label = f"{ckpt}, {'240x427 (default)' if size == 'checkpoint' else '480x854 (native)'}, " \
+                            f"{'GC %d' % gc if gc else 'no GC'}" + ("" if memory == "mem" else f", memory {memory}")
+                    settings[label] = ["--checkpoint", str(path), "--size", size, "--gc-iters", str(gc),
+                                       "--memory", memory]
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = pseudo_root(Path(tmp) / "DAVIS")

@@ -8,7 +8,8 @@ from .common import RESULTS, ROOT
 
 ORDER = ["seeds", "fps", "eval_speed", "gc_speed", "cycle_erf_speed", "erf_throughput", "dtype_agreement",
          "train_step",
-         "dashboard_latency", "long_video", "real_video", "real_video_variants", "real_video_two_stage",
+         "dashboard_latency", "long_video", "real_video", "real_video_tracks", "real_video_variants",
+         "real_video_two_stage",
          "memory_probe"]
 
 
@@ -238,6 +239,11 @@ def real_video(r: dict, title: str = "Real videos: J&F against pseudo ground tru
         out += ["", f"Synthetic val J&F: the same setting on the val split of `{v['root']}` "
                 f"({v['videos']} videos, ground truth, from the command's `--synthetic`)."]
     return out
+
+
+def real_video_tracks(r: dict) -> list[str]:
+    return real_video(r, "The default pair (stm-lite0) on real video and on the tracks val split (issue: models that "
+                         "track real video, pretrained encoders)")
 
 
 def real_video_variants(r: dict) -> list[str]:
