@@ -22,7 +22,7 @@ def dog():
     return DavisDataset(DEFAULT_DATA, "val")["dog"]
 
 
-@pytest.mark.parametrize("path,mode", zip(DEFAULT_CHECKPOINTS, ("baseline", "cyclic")))
+@pytest.mark.parametrize("path,mode", list(zip(DEFAULT_CHECKPOINTS, ("baseline", "cyclic"))))
 def test_the_default_pair_reads_its_memory_by_matching(path, mode, dog):
     model = load_checkpoint(path)
     training = model.checkpoint.metadata["training"]

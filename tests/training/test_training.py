@@ -138,7 +138,7 @@ def test_mask_lr_moves_the_zero_started_mask_convolutions_beyond_what_lr_allows(
     path = train(cfg, tiny_synth, tmp_path / "run", progress=False)
     model = load_checkpoint(path)
     steps = model.checkpoint.metadata["training"]["step"]
-    reach = max(float(w.abs().max()) for w in model.mask_convolutions())
+    reach = max(float(w.detach().abs().max()) for w in model.mask_convolutions())
     assert reach > 2 * steps * cfg.lr  # beyond Adam's bound at lr, so these trained at mask_lr
     with pytest.raises(ConfigError, match="mask_lr"):
         _cfg(mask_lr=0.0)
