@@ -58,7 +58,7 @@ test: $(VENV)/.dev browser
 checkpoints: checkpoints-lite0 checkpoints-sprites
 
 # The default pair: stm-lite0 (ImageNet EfficientNet-Lite0 encoders) on the 'tracks' benchmark, preset cpu-lite0.
-# The two trainings run side by side (one thread each); on two cores about 45 min (baseline) and 75 min (cyclic).
+# The two trainings run side by side (one thread each); on two cores 45 min (baseline) and 68 min (cyclic).
 # An interrupted training continues with the same command plus --resume.
 checkpoints-lite0: $(VENV)/.run
 	$(PY) -m erfkit synth $(TRACKS) --preset tracks --force
