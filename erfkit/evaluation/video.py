@@ -9,6 +9,7 @@ import numpy as np
 from ..data.video import VideoSequence
 from ..errors import DataError
 from .davis import SequenceScores, score_sequence
+from .pseudo_truth import PseudoTruthRule, implausible_frames
 
 __all__ = ["score_video", "has_ground_truth"]
 
@@ -18,7 +19,8 @@ def has_ground_truth(video: VideoSequence) -> bool:
     return len(video.annotation_paths) == len(video)
 
 
-def score_video(video: VideoSequence, labels: Sequence[np.ndarray], *, every_frame: bool = False) -> SequenceScores:
+def score_video(video: VideoSequence, labels: Sequence[np.ndarray], *, every_frame: bool = False,
+                pseudo_truth: PseudoTruthRule | None = None) -> SequenceScores:
     """J and F of ``labels`` (``[H, W]`` object ids, one per frame) against the video's ground truth.
 
     Args:
@@ -27,6 +29,9 @@ def score_video(video: VideoSequence, labels: Sequence[np.ndarray], *, every_fra
         every_frame: score every frame, the first and last included (per-frame
             curves); default: the DAVIS protocol, frames ``1 .. n-2``
             (:func:`~erfkit.evaluation.score_sequence`).
+        pseudo_truth: the annotations after the first are pseudo ground truth: the frames
+            this rule finds implausible are left out (:attr:`SequenceScores.left_out`), as
+            :func:`~erfkit.evaluation.evaluate_davis` leaves them out.
 
     Returns:
         :class:`SequenceScores`; ``J`` and ``F`` are ``[K, n-2]`` (``[K, n]`` with ``every_frame``).
@@ -43,5 +48,9 @@ def score_video(video: VideoSequence, labels: Sequence[np.ndarray], *, every_fra
     gt = [video.read_annotation(t) for t in range(len(video))]
     names = video.frame_names
     if every_frame:  # pad so that the protocol's excluded first and last frames are scored too
-        return score_sequence([gt[0], *gt, gt[-1]], [None, *labels, None], video.name, ["", *names, ""])
-    return score_sequence(gt, list(labels), video.name, names)
+        scores = score_sequence([gt[0], *gt, gt[-1]], [None, *labels, None], video.name, ["", *names, ""])
+    else:
+        scores = score_sequence(gt, list(labels), video.name, names)
+    if pseudo_truth is None:
+        return scores
+    return scores.without([names[t] for t in implausible_frames(gt, pseudo_truth)])

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ..data.davis import DavisDataset, marked_pseudo_truth
 from ..data.video import VideoSequence
 from ..evaluation.davis import DavisResults
-from ..evaluation.pseudo_truth import implausible_frames
+from ..evaluation.pseudo_truth import PSEUDO_TRUTH_RULE
 from ..evaluation.video import score_video
 from ..inference.correction import GCConfig
 from ..inference.predictor import VideoPredictor
@@ -56,6 +56,7 @@ def run_setting(setting: Setting, dataset: DavisDataset, names: list[str], *, pr
     frames = 0
     seconds = 0.0
     scores = []
+    rule = PSEUDO_TRUTH_RULE if marked_pseudo_truth(dataset.root) else None  # as evaluate_davis's "auto"
     for n in tqdm(names, desc=setting.name, unit="video", leave=False, disable=not progress):
         seq = dataset[n]
         predictor = VideoPredictor(setting.model, memory=setting.memory, gc=setting.gc, size=setting.size)
@@ -66,11 +67,7 @@ def run_setting(setting: Setting, dataset: DavisDataset, names: list[str], *, pr
             labels.append(r.labels)
             seconds += r.seconds
         frames += len(labels)
-        score = score_video(seq, labels)
-        if marked_pseudo_truth(dataset.root):  # as evaluate_davis: OSVOS-like failures leave the score
-            score = score.without([seq.frame_name(t) for t in
-                                   implausible_frames([seq.read_annotation(t) for t in range(len(seq))])])
-        scores.append(score)
+        scores.append(score_video(seq, labels, pseudo_truth=rule))
     res = DavisResults(dataset.split, scores)
     g = res.global_scores()
     return RunScore(setting.name, g["J-Mean"], g["F-Mean"], g["J&F-Mean"], frames / seconds if seconds else float("nan"),

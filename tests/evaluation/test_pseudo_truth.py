@@ -50,5 +50,14 @@ def test_evaluate_davis_leaves_the_flagged_frames_out_and_lists_them(tmp_path, o
     assert seq_ruled.J[0] == pytest.approx(seq_all.J[0, keep])
     assert ruled.jf > every.jf  # the failed masks covered the frame: copying the dog scored ~0 there
     assert "12 pseudo ground-truth frame(s) left out" in ruled.table()
+    # in memory (the experiments, the dashboard): the same frames, the same scores
+    from erfkit.data import DavisDataset
+    from erfkit.evaluation import score_video
+
+    (root / "JPEGImages" / "480p").mkdir(parents=True)
+    shutil.copytree(ann, root / "JPEGImages" / "480p" / "dog")  # frames are not read by the scorer
+    video = DavisDataset(root, "val")["dog"]
+    in_memory = score_video(video, [read_mask(f) for f in sorted(res.glob("*.png"))], pseudo_truth=PSEUDO_TRUTH_RULE)
+    assert in_memory.left_out == seq_ruled.left_out and in_memory.J == pytest.approx(seq_ruled.J)
     (root / "PSEUDO_GROUND_TRUTH").write_text("OSVOS\n")  # a marked root gets the rule by default
     assert evaluate_davis(root, res.parent, progress=False, workers=1).left_out() == ruled.left_out()
