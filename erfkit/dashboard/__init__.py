@@ -17,7 +17,7 @@ from .settings import DEFAULT_CHECKPOINTS, DashboardSettings, find_checkpoints
 __all__ = ["DashboardSettings", "DEFAULT_CHECKPOINTS", "APP", "Comparison", "FrameView", "VideoSummary",
            "MetricTables", "Timeline", "Display", "Worker", "warm_up", "ViewSettings", "SALIENCY_METHODS", "open_dataset",
            "load_model", "find_atlases", "find_checkpoints", "DatasetOverview", "find_stores", "model_fingerprint",
-           "CYCLE", "CELL_PICK", "TIMELINE_PICK", "timeline_chart", "explorer_chart", "frame_mass_chart",
+           "CYCLE", "CELL_PICK", "TIMELINE_PICK", "timeline_chart", "explorer_chart", "frame_share_chart", "j_lost_chart",
            "line_chart", "ARROW_KEYS", "PREVIOUS", "NEXT", "colour_bar", "mask_legend"]
 
 #: the page, shipped with the package
@@ -40,7 +40,7 @@ _LAZY = {
     "model_fingerprint": "erfkit.explain.atlas",
     "CYCLE": "erfkit.explain.keys",
     **{name: "erfkit.dashboard.charts" for name in ("CELL_PICK", "TIMELINE_PICK", "timeline_chart", "explorer_chart",
-                                                    "frame_mass_chart", "line_chart")},
+                                                    "frame_share_chart", "j_lost_chart", "line_chart")},
     **{name: "erfkit.dashboard.markup" for name in ("ARROW_KEYS", "PREVIOUS", "NEXT", "colour_bar", "mask_legend")},
 }
 

@@ -22,7 +22,7 @@ import streamlit as st
 from erfkit.dashboard import (ARROW_KEYS, CELL_PICK, CYCLE, NEXT, PREVIOUS, SALIENCY_METHODS, TIMELINE_PICK,
                               Comparison, DashboardSettings, DatasetOverview, Display, ViewSettings, Worker,
                               colour_bar, explorer_chart, find_atlases, find_checkpoints, find_stores,
-                              frame_mass_chart, line_chart, load_model, mask_legend, model_fingerprint, open_dataset,
+                              frame_share_chart, j_lost_chart, line_chart, load_model, mask_legend, model_fingerprint, open_dataset,
                               timeline_chart, warm_up)
 from erfkit.errors import ErfkitError
 
@@ -488,30 +488,41 @@ def explorer_tab(cmp: Comparison, c: Choices, frame: int) -> None:
         st.info("Click the frame to choose a cell.")
         return
     point = picked[2]
+    reads = []
+    for side in (0, 1):
+        with st.spinner(f"reading {cmp.labels[side]}'s memory at frame {cmp.video.frame_name(frame)} ..."):
+            reads.append(cmp.memory_read(side, frame, c.obj, point, c.view))
+    tops = [float(read.point_maps.max()) for read in reads]  # a point was given: its maps are there
+    if c.display.shared:  # one scale for A and B, as the main maps have by default
+        tops = [max(tops)] * 2
     for side, column in enumerate(st.columns(2)):  # A | B, as everywhere on the page
         with column:
-            memory_read(cmp, c, frame, side, point)
+            memory_read(cmp, frame, side, point, reads[side], tops[side], c.display)
+    st.caption("Read weights: " + ("one colour scale for A and B (the sidebar's 'colour scale' switches to one "
+                                   "per map)." if c.display.shared else "one colour scale per checkpoint."))
 
 
-def memory_read(cmp: Comparison, c: Choices, frame: int, side: int, point: tuple[int, int]) -> None:
-    """One checkpoint's read at ``point``: its weights on each memory frame, then each frame's share and effect."""
-    with st.spinner(f"reading {cmp.labels[side]}'s memory at frame {cmp.video.frame_name(frame)} ..."):
-        read = cmp.memory_read(side, frame, c.obj, point, c.view)
+def memory_read(cmp: Comparison, frame: int, side: int, point: tuple[int, int], read, top: float,
+                display) -> None:
+    """One checkpoint's read at ``point``: its weights on each memory frame (colour bar ending at ``top``),
+    each frame's share of the read, and the J lost without it."""
     names = [cmp.video.frame_name(t) for t in read.memory_frames]
     against = cmp.truth_kind if read.reference != "prediction" else "its own prediction"
     st.markdown(f"**{'AB'[side]}: {cmp.labels[side]}** - read at (y={point[0]}, x={point[1]}); J at this frame "
                 f"{read.j:.3f} against {against}")
-    top = float(read.point_maps.max())  # a point was given: its maps are there
     shown = min(len(names), 4)
     for start in range(0, shown, 2):
         for col, i in zip(st.columns(2), range(start, min(start + 2, shown))):
-            col.image(cmp.memory_panel(read.memory_frames[i], read.point_maps[i], top, c.display), width="stretch",
+            col.image(cmp.memory_panel(read.memory_frames[i], read.point_maps[i], top, display), width="stretch",
                       caption=f"memory {names[i]}: {100 * read.point_mass[i]:.1f}% of the read")
     if len(names) > shown:
-        st.caption(f"{len(names) - shown} more memory frames are in the chart below.")
+        st.caption(f"{len(names) - shown} more memory frames are in the charts below.")
     st.html(colour_bar(cmp.memory_scale(top)))
-    st.vega_lite_chart(frame_mass_chart(names, read.share, read.point_mass, read.effect), width="stretch",
-                       height=280)
+    st.vega_lite_chart(frame_share_chart(names, read.share, read.point_mass), width="stretch", height=180)
+    st.vega_lite_chart(j_lost_chart(names, read.effect), width="stretch", height=140)
+    if read.j == 0:
+        st.caption(f"J is already 0 on this frame: leaving a memory frame out cannot lower it, so no bar of "
+                   f"'J lost' shows ({'AB'[side]}).")
 
 
 def metrics_tab(cmp: Comparison, c: Choices, frame: int, summaries) -> None:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from ..viz.style import COLORS
 
-__all__ = ["timeline_chart", "explorer_chart", "frame_mass_chart", "line_chart", "TIMELINE_PICK", "CELL_PICK"]
+__all__ = ["timeline_chart", "explorer_chart", "frame_share_chart", "j_lost_chart", "line_chart", "TIMELINE_PICK", "CELL_PICK"]
 
 #: the selection names the page reads back
 TIMELINE_PICK, CELL_PICK = "frame_pick", "cell_pick"
@@ -137,22 +137,30 @@ def explorer_chart(image: np.ndarray, cell: float, picked: tuple[int, int] | Non
     return {"width": width, "height": height, "layer": layers, "config": {"view": {"strokeWidth": 0}}}
 
 
-def frame_mass_chart(names: list[str], share: np.ndarray, point_mass: np.ndarray | None,
-                     effect: np.ndarray) -> dict:
-    """Bars per memory frame: its share of the object's read, its share at the point, and the J lost without it."""
-    rows = [{"memory frame": n, "measure": "share of the object's read", "value": float(v)}
+def frame_share_chart(names: list[str], share: np.ndarray, point_mass: np.ndarray | None) -> dict:
+    """Bars per memory frame: its share of the object's read and its share at the clicked cell (0 to 1)."""
+    rows = [{"memory frame": n, "measure": "share of the object's read", "share": float(v)}
             for n, v in zip(names, share)]
     if point_mass is not None:
-        rows += [{"memory frame": n, "measure": "share at the clicked cell", "value": float(v)}
+        rows += [{"memory frame": n, "measure": "share at the clicked cell", "share": float(v)}
                  for n, v in zip(names, point_mass)]
-    rows += [{"memory frame": n, "measure": "J lost without it", "value": float(v)} for n, v in zip(names, effect)]
-    return {"height": 220, "data": {"values": rows}, "mark": "bar",
+    return {"height": 180, "data": {"values": rows}, "mark": "bar",
             "encoding": {"x": {"field": "memory frame", "type": "nominal", "axis": {**_AXIS, "labelAngle": 0}},
                          "xOffset": {"field": "measure", "type": "nominal"},
-                         "y": _q("value", axis=_AXIS),
+                         "y": _q("share", scale={"domain": [0, 1]}, axis={**_AXIS, "title": "share of the read"}),
                          "color": {"field": "measure", "type": "nominal", "legend": _LEGEND},
                          "tooltip": [{"field": "memory frame", "type": "nominal"},
-                                     {"field": "measure", "type": "nominal"}, _q("value", format=".3f")]}}
+                                     {"field": "measure", "type": "nominal"}, _q("share", format=".3f")]}}
+
+
+def j_lost_chart(names: list[str], effect: np.ndarray) -> dict:
+    """Bars per memory frame: the J of the frame lost when that memory frame is left out (its own axis, in J)."""
+    rows = [{"memory frame": n, "J lost without it": float(v)} for n, v in zip(names, effect)]
+    return {"height": 140, "data": {"values": rows}, "mark": {"type": "bar", "color": COLORS["other"]},
+            "encoding": {"x": {"field": "memory frame", "type": "nominal", "axis": {**_AXIS, "labelAngle": 0}},
+                         "y": _q("J lost without it", axis=_AXIS),
+                         "tooltip": [{"field": "memory frame", "type": "nominal"},
+                                     _q("J lost without it", format=".3f")]}}
 
 
 def line_chart(table: pd.DataFrame, y_title: str, height: int = 200) -> dict:
