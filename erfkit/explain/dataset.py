@@ -249,8 +249,10 @@ def explain_dataset(model: STM, dataset: DavisDataset, out: str | os.PathLike, c
         barrier()
     if rank != 0 and _difference(DatasetStore(out).identity, identity) is not None:
         raise DataError("the store was opened with other settings by rank 0", out)
+    cpu = model.device.type == "cpu"
+    n_workers = max(1, workers or torch.get_num_threads()) if cpu else 1
     if cfg.batch_size == "auto":  # one size for every video and rank (the units must agree)
-        from .batching import plan_batch
+        from .batching import memory_budget, plan_batch
 
         if world > 1 and agree is None:
             raise ConfigError("batch size 'auto' with several processes needs agree= (they must cut the videos "
@@ -260,16 +262,14 @@ def explain_dataset(model: STM, dataset: DavisDataset, out: str | os.PathLike, c
             h, w = dataset[n].read_frame(cfg.target).shape[:2]
             return len(dataset[n].object_frames), h * w
 
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # the batches in flight share the free memory
         size_n = plan_batch(model, dataset[max(names, key=heaviest)], cfg.target, cfg.cycle_config(1),
                             size=checkpoint_input_size(model) if size == "checkpoint" else parse_size(size),
-                            limit=max(len(dataset[n]) for n in names)).batch_size
+                            limit=max(len(dataset[n]) for n in names),
+                            budget=memory_budget(model.device, local * n_workers)).batch_size
         cfg = dataclasses.replace(cfg, batch_size=agree(size_n) if agree is not None else size_n)
     units = [(name, group) for name in names for group in frame_groups(range(len(dataset[name])), cfg.batch_size)]
-    mine: dict[str, list[list[int]]] = {}
-    for i, (name, group) in enumerate(units):
-        if i % world == rank:
-            mine.setdefault(name, []).append(group)
-    jobs = [(name, group) for name, groups in mine.items() for group in groups]
+    jobs = units[rank::world]
     total = sum(len(g) for _, g in units)
     lock = threading.Lock()
     with tqdm(total=total, desc="explain", unit="frame", disable=not (progress and rank == 0)) as bar:
@@ -288,18 +288,15 @@ def explain_dataset(model: STM, dataset: DavisDataset, out: str | os.PathLike, c
                             size=size, on_frame=count, finish=False)
 
         count(0)
-        if model.device.type != "cpu":
-            compute(model, jobs)
-        else:
-            n = max(1, min(workers or torch.get_num_threads(), len(jobs)))
-            with single_threaded_ops():
-                if n == 1:
-                    compute(model, jobs)
-                else:
-                    models = [model] + [copy.deepcopy(model) for _ in range(n - 1)]  # hooks, frozen flags: per thread
-                    with ThreadPoolExecutor(n, thread_name_prefix="erfkit-unit") as pool:
-                        for done in [pool.submit(compute, models[k], jobs[k::n]) for k in range(n)]:
-                            done.result()
+        n = max(1, min(n_workers, len(jobs)))
+        with single_threaded_ops() if cpu else contextlib.nullcontext():
+            if n == 1:
+                compute(model, jobs)
+            else:
+                models = [model] + [copy.deepcopy(model) for _ in range(n - 1)]  # hooks, frozen flags: per thread
+                with ThreadPoolExecutor(n, thread_name_prefix="erfkit-unit") as pool:
+                    for done in [pool.submit(compute, models[k], jobs[k::n]) for k in range(n)]:
+                        done.result()
     if barrier is not None:
         barrier()
     if rank == 0:
