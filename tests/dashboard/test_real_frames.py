@@ -112,6 +112,9 @@ def test_dashboard_on_real_frames_in_chromium(server):  # noqa: F811
 
         # the memory explorer: click the dog, see each memory frame's weights and the frame-mass chart
         page.get_by_role("tab", name="Memory explorer").click()
+        # the tab's click reruns the app: wait for the rerun to draw the explorer before finding its chart
+        page.get_by_text("Click the frame to choose a cell.").wait_for(timeout=240_000)
+        _wait_until_idle(page)
         explorer = page.locator('[data-testid="stVegaLiteChart"]').filter(has=page.locator("canvas, svg")).nth(1)
         explorer.scroll_into_view_if_needed()
         box = explorer.bounding_box()
