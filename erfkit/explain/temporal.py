@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..evaluation.measures import jaccard
 from ..inference.predictor import VideoPredictor
 from ..model.stm import STM, Memory
-from ..tensors import frame_tensor
+from ..tensors import class_index, frame_tensor
 from .memory import memory_attention
 
 __all__ = ["TemporalAttribution", "temporal_attribution"]
@@ -112,7 +112,7 @@ def temporal_attribution(model: STM, video: VideoSequence, frame: int, object_id
     ids = np.array([0] + predictor.object_ids)
 
     def labels(m: Memory) -> np.ndarray:
-        return ids[box.probs_to_frame(model.segment(q, m).softmax(1))[0].argmax(0).cpu().numpy()]
+        return ids[class_index(box.probs_to_frame(model.segment(q, m).softmax(1))[0], 0).cpu().numpy()]
 
     full = labels(mem)
     truth = video.read_annotation(frame) if frame in video.annotation_paths else None

@@ -48,7 +48,7 @@ from ..device import resolve_device
 from ..errors import ConfigError, DataError
 from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM, Memory
-from ..tensors import frame_tensor, onehot
+from ..tensors import class_index, frame_tensor, onehot
 from .correction import GCConfig, Reference, gradient_correction
 
 __all__ = ["VideoPredictor", "Propagator", "FrameResult", "MEMORY_STRATEGIES", "MAX_OBJECT_ID"]
@@ -313,7 +313,7 @@ class VideoPredictor(Propagator):
     def labels(self, probs: torch.Tensor) -> np.ndarray:
         """``[K+1, H, W]`` probabilities -> ``[H, W]`` uint8 object ids."""
         ids = torch.tensor([0] + self._s.ids, dtype=torch.uint8, device=probs.device)
-        return ids[probs.argmax(0)].cpu().numpy()
+        return ids[class_index(probs, 0)].cpu().numpy()
 
     # --------------------------------------------------------------- helpers
     def _new_objects(self, mask: np.ndarray | None, size: tuple[int, int]) -> list[int]:

@@ -103,3 +103,13 @@ def test_bad_input(tiny_model, video):
         VideoPredictor(tiny_model).step(video.read_frame(0), big)
     with pytest.raises(ConfigError, match="unknown memory strategy"):
         VideoPredictor(tiny_model, memory="everything")
+
+
+def test_class_index_is_argmax_with_its_tie_rule():
+    """The fast index of the largest score equals torch's argmax, ties included (the first wins)."""
+    from erfkit.tensors import class_index
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 3, (3, 2, 40, 50), generator=g).float()  # many ties
+    for dim in range(scores.ndim):
+        assert torch.equal(class_index(scores, dim), scores.argmax(dim)), dim
