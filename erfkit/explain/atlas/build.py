@@ -20,7 +20,7 @@ from ...errors import ConfigError, DataError
 from ...inference.predictor import VideoPredictor
 from ...model.checkpoint import checkpoint_input_size
 from ...model.stm import STM
-from ...tensors import frame_tensor, onehot
+from ...tensors import class_index, frame_tensor, onehot
 from ..cycle import CycleERF
 from ..explainers import explainer_for
 from ..keys import CYCLE, MapKey
@@ -43,10 +43,11 @@ def frame_groups(frames: Iterable[int], batch_size: int) -> list[list[int]]:
 
 
 def predict_labels(model: STM, sequence: VideoSequence, *, size: Any = "checkpoint",
-                   device: torch.device | None = None) -> list[np.ndarray]:
-    """The model's segmentation (``mem`` strategy) of every frame: ``[H, W]`` uint8 object ids each."""
+                   device: torch.device | None = None, frames: int | None = None) -> list[np.ndarray]:
+    """The model's segmentation (``mem`` strategy) of every frame, or of the first ``frames``: ``[H, W]`` uint8
+    object ids each."""
     predictor = VideoPredictor(model, memory="mem", size=size, device=device)
-    return [r.labels for r in predictor.propagate(sequence, check=False)]
+    return [r.labels for r in predictor.propagate(sequence, frames=frames, check=False)]
 
 
 @dataclass
@@ -126,7 +127,7 @@ def _scorer(model: STM, v: _Video, l: int, k: int, key: MapKey, dev: torch.devic
             m = v.memory_t
             mem = type(m)(m.keys.expand(frames.shape[0], *m.keys.shape[1:]),
                           m.values.expand(frames.shape[0], *m.values.shape[1:]))
-            pred = model.segment(frames, mem).argmax(1) == k + 1
+            pred = class_index(model.segment(frames, mem), 1) == k + 1
             return _iou(pred, gt[None])
     else:  # the map lives on a memory frame: perturb it, segment the target
         gt = torch.as_tensor(v.target_canvas == v.objects[k], device=dev)
@@ -134,7 +135,7 @@ def _scorer(model: STM, v: _Video, l: int, k: int, key: MapKey, dev: torch.devic
 
         def score(frames: torch.Tensor) -> torch.Tensor:
             mem = model.memorize(frames, y_l.expand(frames.shape[0], *y_l.shape[1:]))
-            pred = model.segment(v.query_t, mem).argmax(1) == k + 1
+            pred = class_index(model.segment(v.query_t, mem), 1) == k + 1
             return _iou(pred, gt[None])
     return score
 
@@ -159,9 +160,9 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
         size: the network's input size: ``"HxW"``, ``"native"`` or ``"checkpoint"``
             (the size the checkpoint was trained at).  Maps are stored at the file's size.
         device: where to compute (default: the model's).
-        predictions: the model's labels of every frame at this ``size``
-            (:func:`predict_labels`), when the caller has them; else the video
-            is segmented once here.
+        predictions: the model's labels at this ``size`` (:func:`predict_labels`) of every frame, or of the
+            frames from 0 up to the last one computed, when the caller has them; else the video is segmented
+            here, as far as the last frame computed.
         groups: the batches to compute (default: :func:`frame_groups` of
             ``frames``); a batch whose frames are all done is skipped, any other
             is computed whole.
@@ -204,8 +205,9 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
         raise ConfigError(f"frames {bad} outside the video's {n} frames")
     done = set(writer.done)
     todo = [g for g in batches if not set(g) <= done]
-    if predictions is not None and len(predictions) != n:
-        raise DataError(f"{len(predictions)} predictions for {n} frames", sequence.name)
+    needed = 1 + max((i for g in todo for i in g), default=-1)  # the masks of frames 0..last computed
+    if predictions is not None and not needed <= len(predictions) <= n:
+        raise DataError(f"{len(predictions)} predictions for {n} frames (at least {needed} needed)", sequence.name)
 
     # ---- once per build: predictions, the target frame, cached features
     with torch.no_grad():
@@ -216,7 +218,8 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
         objects = [int(o) for o in np.unique(target_labels) if o != 0]
         if not objects:
             raise DataError(f"target frame {sequence.frame_name(cfg.target)} holds no object", sequence.name)
-        preds = predictions if predictions is not None else predict_labels(model, sequence, size=policy, device=dev)
+        preds = predictions if predictions is not None else \
+            predict_labels(model, sequence, size=policy, device=dev, frames=needed)
         dtype = next(model.parameters()).dtype
         x_t = frame_tensor(sequence.read_frame(cfg.target), dev, dtype)
         box = Letterbox.fit(tuple(x_t.shape[-2:]), policy)
