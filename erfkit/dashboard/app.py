@@ -217,20 +217,26 @@ def main() -> None:
     except ErfkitError as e:
         fail(f"Cannot load checkpoint: {e}")
     worker = get_worker(c.key, c.sequence)
+    Worker.cancel_others(worker)  # another video's neighbouring frames would only slow this one down
     video = cmp.video
     keys = cmp.keys(c.view, c.wrt)
     big = keys[["cycle-ERF", "classic ERF", "saliency"].index(c.method)]
     st.title("What does each checkpoint look at?")
     dataset_page(c)
-    with cmp.foreground(), st.spinner("segmenting the video (once per checkpoint) ..."):
-        summaries = cmp.summary(c.view)
+    # The masks and maps of the frame shown come first; J&F and the timeline need the whole video segmented,
+    # which the background worker does after them (the page fills them in when it is done).
+    summaries = cmp.summary(c.view) if cmp.fully_segmented(c.view) else None
     cols = st.columns(4)
     cols[0].metric("sequence", video.name)
     cols[1].metric("frames", len(video))
     missing = cmp.jf_missing()
     for i, col in enumerate(cols[2:]):
+        label = f"J&F {'AB'[i]}: {cmp.labels[i]}"
+        if summaries is None:
+            col.metric(label, "...", help="shown once the video is segmented")
+            continue
         jf = summaries[i].jf
-        col.metric(f"J&F {'AB'[i]}: {summaries[i].label}", "n/a" if jf is None else f"{100 * jf:.1f}",
+        col.metric(label, "n/a" if jf is None else f"{100 * jf:.1f}",
                    help=missing or f"DAVIS J&F against the {cmp.truth_kind}")
     if missing:
         st.caption(f"J&F n/a: {missing}.")
@@ -238,12 +244,18 @@ def main() -> None:
         st.caption(f"Pseudo ground truth checked: {note}.")
 
     frame = frame_controls(cmp, c)
+    timeline = st.empty()  # drawn after the frame's panels while the video is still being segmented
     with cmp.foreground():
-        timeline_strip(cmp, c, frame)
+        if summaries is not None:
+            with timeline.container():
+                timeline_strip(cmp, c, frame)
         frame_panels(cmp, c, frame, big, keys)
+    if summaries is None:
+        with timeline.container():
+            segmenting(cmp, c.view)
     work_status(worker)  # before new work is asked for: a failure of the last job stays on the page
     worker.prefetch([f for f in (frame + 1, frame + 2, frame - 1) if 0 <= f < len(video)],
-                    [big, *(k for k in keys if k != big)], c.view)
+                    [big, *(k for k in keys if k != big)], c.view)  # the rest of the segmentation first
 
     # Only the open tab runs and is drawn: a hidden tab's charts cost the browser as much as shown ones.  The
     # first is the plain text (a chart there would slow every new frame and video); a tab chosen stays open.
@@ -262,14 +274,35 @@ def main() -> None:
             all_frames_tab(cmp, worker, c, keys)
 
     if st.session_state.get("playing"):
-        time.sleep(0.4)
-        nxt = next((t for t in cmp.computed_frames(c.view, big) if t > frame), None)
-        if nxt is None:
-            st.session_state["playing"] = False
-            st.toast("Play stopped: no computed frame after this one (compute more in 'All frames').")
-        else:
-            st.session_state["next_frame"] = nxt
+        play_step(cmp, c, frame, keys)
+
+
+def play_step(cmp: Comparison, c: Choices, frame: int, keys) -> None:
+    """Play: on to the next frame whose panels are all stored (nothing to compute), naming the frames skipped."""
+    time.sleep(0.4)
+    ready = cmp.complete_frames(c.view, keys)
+    nxt = next((t for t in ready if t > frame), None)
+    if nxt is None:
+        st.session_state["playing"] = False
+        st.toast("Play stopped: no frame after this one has all its maps computed (compute more in 'All frames').")
+    else:
+        if nxt > frame + 1:
+            st.toast(f"Play skipped frames {cmp.video.frame_name(frame + 1)}"
+                     + (f"-{cmp.video.frame_name(nxt - 1)}" if nxt > frame + 2 else "")
+                     + ": not all their maps are computed.")
+        st.session_state["next_frame"] = nxt
+    st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def segmenting(cmp: Comparison, view) -> None:
+    """While the background worker segments the video: how far it is; the whole page reruns when it is done."""
+    if cmp.fully_segmented(view):
         st.rerun()
+    n = len(cmp.video)
+    done = cmp.segmented(view)
+    st.progress(done / n, text=f"Segmenting the video for J&F and the timeline: {done} of {n} frames (both "
+                f"checkpoints) ...")
 
 
 def frame_controls(cmp: Comparison, c: Choices) -> int:
@@ -292,7 +325,8 @@ def frame_controls(cmp: Comparison, c: Choices) -> int:
         st.session_state["frame"] += 1
     frame = left.slider("reference frame l (arrow keys step)", 0, n - 1, key="frame")
     playing = st.session_state.get("playing", False)
-    if play.button("Pause" if playing else "Play", key="play", help="plays the frames whose maps are computed"):
+    if play.button("Pause" if playing else "Play", key="play",
+                   help="plays the frames whose maps are all computed (the others are skipped)"):
         st.session_state["playing"] = not playing
         st.rerun()  # so that the button shows the new state
     st.iframe(ARROW_KEYS, height=1)
@@ -526,6 +560,9 @@ def memory_read(cmp: Comparison, frame: int, side: int, point: tuple[int, int], 
 
 
 def metrics_tab(cmp: Comparison, c: Choices, frame: int, summaries) -> None:
+    if summaries is None:
+        st.info("The metrics show once the video is segmented (the progress bar above the frame).")
+        return
     tables = cmp.metrics(c.view, c.obj, frame, summaries)
     st.subheader(f"Frame {cmp.video.frame_name(frame)}, object {c.obj}")
     if tables.empty:
@@ -574,6 +611,10 @@ pixels of frame *l*, used as the memory frame or as the query frame.
 **Memory explorer**: the softmax row of the memory read at the clicked cell, for the selected object:
 how much weight each memory pixel gets, each memory frame's share, and the J lost when that memory
 frame is left out.
+
+**The dotted grid** on maps of real frames is the network's: its first convolution has stride 2, so a
+gradient reaches even and odd pixels through different numbers of kernel taps (docs/cycle-erf.md). The
+maps keep it; the drawing adds none.
 
 **Shared colour scale**: one scale for A and B, so brighter means stronger. **Per map**: each map on
 its own scale (A - B is always drawn on the shared one). A scale ends at the 99th percentile of the

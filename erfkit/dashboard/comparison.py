@@ -122,6 +122,11 @@ class Timeline:
                              for label, c in self.curves.items() for t, n in enumerate(self.names)])
 
 
+_COMPUTE = threading.RLock()
+_COUNT = threading.Lock()
+_WAITING = [0]  # page requests waiting for _COMPUTE
+
+
 class Comparison:
     """Two checkpoints (A, B) on one video of a dataset.
 
@@ -141,21 +146,21 @@ class Comparison:
         self.labels = distinct([s.label for s in stores]) if names is None else list(names)
         self.truth_kind = truth_kind
         self._left_out: list[int] | None = None
-        #: held by every computation (the page's and the background worker's)
-        self.lock = threading.RLock()
+        #: held by every computation (the page's and the background workers'): one for every comparison of the
+        #: process, as comparisons of different videos share the loaded models (a Grad-CAM hook on a model
+        #: caught another thread's forward pass; two computations at once are no faster on a CPU anyway)
+        self.lock = _COMPUTE
         self._summaries: dict[str, list[VideoSummary]] = {}
         self._reads: OrderedDict[tuple, TemporalAttribution] = OrderedDict()  # the last READS memory reads
         self._events: dict[tuple, list[MaskEvent]] = {}
         self._images: OrderedDict[int, np.ndarray] = OrderedDict()
         self._metrics: dict[ViewSettings, tuple[tuple, list[list[dict]]]] = {}
         self._seconds: dict[str, float] = {}  # method group -> seconds per map and checkpoint (last measured)
-        self._waiting = 0  # page requests waiting for the lock (the worker lets them go first)
-        self._count = threading.Lock()
 
     @property
     def waiting(self) -> int:
-        """How many page requests wait for the lock."""
-        return self._waiting
+        """How many page requests (of any comparison) wait for the lock: the workers let them go first."""
+        return _WAITING[0]
 
     @contextlib.contextmanager
     def foreground(self, counted: bool = True):
@@ -163,13 +168,13 @@ class Comparison:
         if not counted:
             yield
             return
-        with self._count:
-            self._waiting += 1
+        with _COUNT:
+            _WAITING[0] += 1
         try:
             yield
         finally:
-            with self._count:
-                self._waiting -= 1
+            with _COUNT:
+                _WAITING[0] -= 1
 
     @classmethod
     def open(cls, settings: DashboardSettings, sequence: str, *, dataset: DavisDataset | None = None,
@@ -223,6 +228,29 @@ class Comparison:
             return store.labels(view)
         with self.lock:
             return store.labels(view, progress)
+
+    def segmentation_until(self, side: int, view: ViewSettings, frame: int, background: bool = False) \
+            -> list[np.ndarray]:
+        """Checkpoint ``side``'s ``[H, W]`` object ids of frames ``0..frame`` at least, segmenting no further than
+        asked (:meth:`MapStore.labels_until`): a frame's masks show before the rest of the video is segmented.
+
+        ``background=True`` (the worker): yield to any page request waiting for the lock first.
+        """
+        store = self.stores[side]
+        if store.has_labels(view):
+            return store.labels(view)
+        while background and self.waiting:
+            time.sleep(0.02)
+        with self.lock:
+            return store.labels_until(view, frame)
+
+    def segmented(self, view: ViewSettings) -> int:
+        """How many frames both checkpoints have segmented so far (the video's length once both are done)."""
+        return min(s.segmented(view) for s in self.stores)
+
+    def fully_segmented(self, view: ViewSettings) -> bool:
+        """Whether both segmentations of the whole video are at hand (in memory, stored or cached)."""
+        return all(s.has_labels(view) or s.labels(view, segment=False) is not None for s in self.stores)
 
     def events(self, side: int, view: ViewSettings, obj: int) -> list[MaskEvent]:
         """Checkpoint ``side``'s suspicious masks of ``obj`` (:func:`~erfkit.evaluation.mask_events`), kept."""
@@ -343,11 +371,15 @@ class Comparison:
         image, truth = self._image(frame), self._truth(frame, obj)
         preds, images, captions, warnings = [], [], [], []
         for i, label in enumerate(self.labels):
-            labels = self.segmentation(i, view, progress)
-            pred = labels[frame] == obj
+            if not self.stores[i].has_labels(view) and progress is not None \
+                    and self.stores[i].segmented(view) <= frame:
+                progress(f"segmenting {self.video.name} with {label} up to frame {self.video.frame_name(frame)}")
+            pred = self.segmentation_until(i, view, frame)[frame] == obj
             preds.append(pred)
             images.append(frame_with_masks(image, truth, pred))
             captions.append(f"{SIDES[i]}: {label} - frame {self.video.frame_name(frame)}")
+            if not self.stores[i].has_labels(view):
+                continue  # the mask events need the whole video: they show once it is segmented
             for e in self.events(i, view, obj):
                 if e.frame == frame:
                     warnings.append(f"{SIDES[i]} ({label}): the mask {_VERB[e.kind]} at this frame ({e.detail})")
@@ -395,7 +427,11 @@ class Comparison:
 
     def computed_frames(self, view: ViewSettings, key: MapKey = CYCLE) -> list[int]:
         """Frames whose ``key`` map (default: cycle-ERF) both checkpoints have."""
-        return sorted(set.intersection(*(s.available(key, view) for s in self.stores)))
+        return self.complete_frames(view, [key])
+
+    def complete_frames(self, view: ViewSettings, keys: Iterable[MapKey]) -> list[int]:
+        """Frames whose maps ``keys`` both checkpoints have (a view of them computes nothing)."""
+        return sorted(set.intersection(*(s.available(k, view) for s in self.stores for k in keys)))
 
     def overview(self, frame: int, obj: int, view: ViewSettings, display: Display = Display()) -> list[np.ndarray]:
         """Thumbnails of frame ``frame`` and the two cycle-ERFs on it (shared scale)."""

@@ -31,6 +31,9 @@ from .comparison import Comparison
 
 __all__ = ["Worker", "WorkStatus", "warm_up"]
 
+#: frames a checkpoint segments in one step of the worker (it yields the lock to the page between steps)
+SEGMENT_STEP = 8
+
 
 @dataclass(frozen=True)
 class WorkStatus:
@@ -70,7 +73,8 @@ class Worker:
         Worker._all.add(self)
         self.cmp = comparison
         self._cond = threading.Condition()
-        self._queue: list[tuple[int, int, MapKey, ViewSettings]] = []  # (frame, side, key, view)
+        # (frame, side, key, view); key None: segment checkpoint side up to the frame
+        self._queue: list[tuple[int, int, MapKey | None, ViewSettings]] = []
         self._job = "idle"
         self._job_id = 0  # a map finishing after its job was replaced is not counted in the new one
         self._done = self._total = 0
@@ -83,7 +87,22 @@ class Worker:
 
     # ---------------------------------------------------------------- requests
     def _units(self, frames: Iterable[int], keys: list[MapKey], view: ViewSettings):
-        return [(t, side, k, view) for t in frames for side, k in self.cmp.pending(t, keys, view)]
+        """The work asked for: first the rest of the video's segmentation (in steps of :data:`SEGMENT_STEP`
+        frames, A and B in turn: key ``None``), then each missing map."""
+        n, done = len(self.cmp.video), self.cmp.segmented(view)
+        segment = [] if done == n or self.cmp.fully_segmented(view) else \
+            [(min(t, n - 1), side, None, view) for t in range(done + SEGMENT_STEP - 1, n + SEGMENT_STEP - 1,
+                                                                SEGMENT_STEP) for side in (0, 1)]
+        return segment + [(t, side, k, view) for t in frames for side, k in self.cmp.pending(t, keys, view)]
+
+    def segment(self, view: ViewSettings) -> None:
+        """Segment the rest of the video (J&F and the timeline need every frame); other work queued goes on."""
+        with self._cond:
+            if self._job == "all" or any(u[2] is None for u in self._queue):
+                return
+            units = self._units([], [], view)
+            if units:
+                self._start("prefetch", units + [u for u in self._queue if u[2] is not None])
 
     def prefetch(self, frames: Iterable[int], keys: list[MapKey], view: ViewSettings) -> None:
         """Compute the maps ``keys`` of ``frames`` (in that order) that are missing; a running "compute all" goes on."""
@@ -102,6 +121,14 @@ class Worker:
         """Drop what is queued; the map being computed is finished (it is stored), nothing more."""
         with self._cond:
             self._queue.clear()
+
+    @classmethod
+    def cancel_others(cls, keep: "Worker") -> None:
+        """Drop what the workers of other videos have queued ahead (the page moved on: their neighbouring
+        frames would only slow it down); a "compute all" asked for goes on."""
+        for w in list(cls._all):
+            if w is not keep and w.status().job != "all":
+                w.cancel()
 
     @classmethod
     def cancel_all(cls, timeout: float = 60.0) -> None:
@@ -123,7 +150,7 @@ class Worker:
         with self._cond:
             left = len(self._queue) + (1 if self._current else 0)
             eta = self._seconds / self._done * left if self._done else self.cmp.eta(
-                (side, key) for _, side, key, _ in self._queue)
+                (side, key) for _, side, key, _ in self._queue if key is not None)
             return WorkStatus(self._job, self._done, self._total, eta, self._current, self._error)
 
     def wait(self, timeout: float = 60.0) -> bool:
@@ -145,10 +172,14 @@ class Worker:
                     self._cond.wait()
                 frame, side, key, view = self._queue.pop(0)
                 job = self._job_id
-                self._current = f"{'AB'[side]}: {key.title} of frame {self.cmp.video.frame_name(frame)}"
+                what = "segmentation up to" if key is None else f"{key.title} of"
+                self._current = f"{'AB'[side]}: {what} frame {self.cmp.video.frame_name(frame)}"
             t0 = time.perf_counter()
             try:
-                self.cmp.maps(side, frame, [key], view, background=True)
+                if key is None:
+                    self.cmp.segmentation_until(side, view, frame, background=True)
+                else:
+                    self.cmp.maps(side, frame, [key], view, background=True)
             except Exception as e:  # noqa: BLE001 - the page shows it; the thread lives on
                 with self._cond:
                     if job == self._job_id:

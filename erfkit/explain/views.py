@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -27,7 +27,8 @@ from ..data.video import VideoSequence
 from ..files import atomic_write_bytes, find_readable
 from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM
-from .atlas import Atlas, AtlasConfig, build_atlas, model_fingerprint, predict_labels, sequence_fingerprint
+from ..inference.predictor import VideoPredictor
+from .atlas import Atlas, AtlasConfig, build_atlas, model_fingerprint, sequence_fingerprint
 from .keys import CYCLE, MapKey
 
 __all__ = ["ViewSettings", "MapStore", "find_atlases"]
@@ -95,6 +96,8 @@ class MapStore:
         self.cache = Path(cache) / self.sha[:16] / sequence.name
         self._cache_atlases: dict[Path, tuple[int, Atlas]] = {}
         self._labels: dict[str, list[np.ndarray]] = {}
+        #: size -> (the predictor's frames still to come, the frames segmented so far): a segmentation under way
+        self._partial: dict[str, tuple[Iterator, list[np.ndarray]]] = {}
         self._dirs: dict[tuple[str, ViewSettings], Path] = {}
 
     @property
@@ -159,38 +162,79 @@ class MapStore:
         """Whether :meth:`labels` of ``s`` is in memory (answers without reading or computing)."""
         return self.size(s) in self._labels
 
+    def segmented(self, s: ViewSettings) -> int:
+        """How many frames (from frame 0) of the segmentation at the size ``s`` asks for are in memory."""
+        size = self.size(s)
+        if size in self._labels:
+            return len(self._labels[size])
+        return len(self._partial[size][1]) if size in self._partial else 0
+
+    def _read_labels(self, size: str) -> list[np.ndarray] | None:
+        """Every frame's segmentation from the atlases or the cache on disk (``None``: not stored)."""
+        labels = self._stored_labels(size)
+        path = self.cache / f"labels-{size}.npz"
+        if labels is None and path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    if str(z["fingerprint"]) == self._fingerprint():
+                        labels = [z[f"f{i}"] for i in range(len(self.sequence))]
+            except (OSError, ValueError, KeyError):
+                labels = None  # damaged: segmented again
+        return labels
+
+    def _fingerprint(self) -> str:
+        return json.dumps(sequence_fingerprint(self.sequence), sort_keys=True)
+
     def labels(self, s: ViewSettings, progress: Callable[[str], None] | None = None,
                segment: bool = True) -> list[np.ndarray] | None:
         """The model's segmentation of every frame (``[H, W]`` object ids each) at the size ``s`` asks for.
 
         From the atlases when they hold every frame, else from the cache on
-        disk, else the video is segmented once (then cached); ``segment=False``
-        returns ``None`` instead of segmenting.
+        disk, else the video is segmented once (then cached), going on from
+        where :meth:`labels_until` stopped; ``segment=False`` returns ``None``
+        instead of segmenting.
         """
+        size = self.size(s)
+        if size not in self._labels:
+            labels = self._read_labels(size)
+            if labels is None:
+                if not segment:
+                    return None
+                if progress is not None:
+                    progress(f"segmenting {self.sequence.name} with {self.label}")
+                return self.labels_until(s, len(self.sequence) - 1)
+            self._labels[size] = labels
+        return self._labels[size]
+
+    def labels_until(self, s: ViewSettings, frame: int) -> list[np.ndarray]:
+        """The segmentation of frames ``0..frame`` at least (``[H, W]`` object ids each), as a prefix of
+        :meth:`labels`: the video is segmented as far as asked, one frame at a time (the mask of frame
+        ``frame`` needs the frames before it, never the ones after).  Once the last frame is done, the whole
+        segmentation is kept and cached as :meth:`labels` keeps it."""
         size = self.size(s)
         if size in self._labels:
             return self._labels[size]
-        labels = self._stored_labels(size)
-        path = self.cache / f"labels-{size}.npz"
-        fingerprint = json.dumps(sequence_fingerprint(self.sequence), sort_keys=True)
-        if labels is None and path.is_file():
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    if str(z["fingerprint"]) == fingerprint:
-                        labels = [z[f"f{i}"] for i in range(len(self.sequence))]
-            except (OSError, ValueError, KeyError):
-                labels = None  # damaged: segmented again
-        if labels is None and not segment:
-            return None
-        if labels is None:
-            if progress is not None:
-                progress(f"segmenting {self.sequence.name} with {self.label}")
-            labels = predict_labels(self.model, self.sequence, size=size)
+        if size not in self._partial:
+            stored = self._read_labels(size)
+            if stored is not None:
+                self._labels[size] = stored
+                return stored
+            predictor = VideoPredictor(self.model, memory="mem", size=size)
+            self._partial[size] = (iter(predictor.propagate(self.sequence, check=False)), [])
+        frames, done = self._partial[size]
+        while len(done) <= frame:
+            result = next(frames, None)
+            if result is None:
+                break
+            done.append(result.labels)
+        if len(done) == len(self.sequence):
+            del self._partial[size]
             buf = io.BytesIO()
-            np.savez_compressed(buf, fingerprint=np.array(fingerprint), **{f"f{i}": l for i, l in enumerate(labels)})
-            atomic_write_bytes(path, buf.getvalue())
-        self._labels[size] = labels
-        return labels
+            np.savez_compressed(buf, fingerprint=np.array(self._fingerprint()),
+                                **{f"f{i}": l for i, l in enumerate(done)})
+            atomic_write_bytes(self.cache / f"labels-{size}.npz", buf.getvalue())
+            self._labels[size] = done
+        return done
 
     # --------------------------------------------------------------------- maps
     def get(self, frame: int, keys: Iterable[MapKey], s: ViewSettings,
@@ -204,7 +248,7 @@ class MapStore:
         for key in keys:
             src = next((a for a in self._sources(key, s) if a.has(frame)), None)
             if src is None:
-                labels = self.labels(s, progress)
+                labels = self.labels_until(s, frame)
                 if progress is not None:
                     progress(f"computing {key.title} of frame {self.sequence.frame_name(frame)}")
                 src = build_atlas(self.model, self.sequence, self._cache_dir(key.group, s),

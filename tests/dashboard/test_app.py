@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -16,7 +17,35 @@ def app(dashboard_env, monkeypatch):
     at = AppTest.from_file(str(APP), default_timeout=180)
     at.run()
     assert not at.exception, at.exception
+    return _until_segmented(at)
+
+
+def _until_segmented(at: AppTest, timeout: float = 180.0) -> AppTest:
+    """Rerun the page (as its one-second timer does in a browser) until the video's segmentation, done by the
+    background worker after the first view, shows as J&F and the timeline."""
+    end = time.monotonic() + timeout
+    while any(m.value == "..." for m in at.metric):
+        assert time.monotonic() < end, "the video was not segmented in time"
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
     return at
+
+
+def test_the_first_view_comes_before_the_video_is_segmented(dashboard_env, monkeypatch, tmp_path):
+    """On a video never opened, the frame's masks and maps show at once; J&F and the timeline wait for the
+    background worker's segmentation of the whole video, with a progress bar, then show."""
+    use_settings(monkeypatch, dataclasses.replace(dashboard_env, cache=str(tmp_path / "fresh")))
+    at = AppTest.from_file(str(APP), default_timeout=180).run()
+    assert not at.exception, at.exception
+    caps = _captions(at)
+    assert any(c.startswith("A: tiny-A - frame 00001") for c in caps) and "A - B: cycle-ERF" in caps
+    # the worker is asked to segment only at the end of this first run: J&F and the timeline wait
+    assert [m.value for m in at.metric[2:]] == ["...", "..."] and not at.get("vega_lite_chart")
+    assert any("Segmenting the video for J&F and the timeline" in p.proto.text for p in at.get("progress"))
+    _until_segmented(at)
+    assert len(at.get("vega_lite_chart")) == 1 and not at.get("progress")
+    assert all(m.value != "..." for m in at.metric)
 
 
 def _captions(at) -> list[str]:

@@ -92,12 +92,12 @@ def test_a_stored_frame_view_runs_no_part_of_the_model(setup, monkeypatch):
 def test_maps_on_demand_segment_each_video_once(setup, monkeypatch):
     root, paths, ds, name = setup
     calls = []
-    original = views.predict_labels
 
-    def counting(model, sequence, **kw):
-        calls.append(model.checkpoint.label)
-        return original(model, sequence, **kw)
-    monkeypatch.setattr(views, "predict_labels", counting)
+    class Counting(views.VideoPredictor):
+        def propagate(self, video, **kw):
+            calls.append(self.model.checkpoint.label)
+            return super().propagate(video, **kw)
+    monkeypatch.setattr(views, "VideoPredictor", Counting)
     cmp, _ = _open(root, paths, ds, name)
     cmp.summary(VIEW)
     for frame in (1, 2):
@@ -112,6 +112,40 @@ def test_maps_on_demand_segment_each_video_once(setup, monkeypatch):
     assert calls == []
     assert set(cmp.computed_frames(VIEW)) >= {1, 2, 4}
     assert MapKey.erf("query") in cmp.stores[0].get(1, [MapKey.erf("query")], VIEW)
+
+
+def test_a_frame_shows_before_the_video_is_segmented(setup, tmp_path, monkeypatch):
+    """Streaming: the masks and cycle-ERF of frame 1 segment frames 0-1 only; the worker segments the rest in
+    steps, going on from there (one pass per checkpoint), and the result equals a segmentation in one go."""
+    from erfkit.dashboard import Worker
+    from erfkit.explain.atlas import predict_labels
+
+    root, paths, ds, name = setup
+    frames = []
+
+    class Counting(views.VideoPredictor):
+        def propagate(self, video, **kw):
+            for r in super().propagate(video, **kw):
+                frames.append(self.model.checkpoint.label)
+                yield r
+    monkeypatch.setattr(views, "VideoPredictor", Counting)
+    settings = DashboardSettings(data=str(ds.root), checkpoints=paths, cache=str(tmp_path / "cache"))
+    cmp = Comparison.open(settings, name, dataset=ds)
+    n = len(cmp.video)
+    panels = cmp.mask_panels(1, cmp.objects[0], VIEW)
+    cmp.method_panels(1, cmp.objects[0], CYCLE, VIEW)
+    assert sorted(frames) == ["tiny-A"] * 2 + ["tiny-B"] * 2, frames  # frames 0 and 1 of each, nothing more
+    assert cmp.segmented(VIEW) == 2 and not cmp.fully_segmented(VIEW)
+    worker = Worker(cmp)
+    worker.prefetch([2], [CYCLE], VIEW)
+    assert worker.wait(300) and not worker.status().error
+    assert cmp.fully_segmented(VIEW) and cmp.segmented(VIEW) == n
+    assert sorted(frames) == ["tiny-A"] * n + ["tiny-B"] * n  # each frame segmented once
+    assert 2 in cmp.computed_frames(VIEW)
+    for side in range(2):
+        whole = predict_labels(cmp.stores[side].model, cmp.video, size=cmp.stores[side].size(VIEW))
+        assert all(np.array_equal(a, b) for a, b in zip(cmp.segmentation(side, VIEW), whole, strict=True))
+    assert np.array_equal(panels.preds[0], cmp.segmentation(0, VIEW)[1] == cmp.objects[0])
 
 
 def test_bad_object_and_checkpoint_count_are_clear(setup):
@@ -269,6 +303,7 @@ def test_timeline_onset_and_mask_events(setup):
 
 def test_worker_computes_ahead_and_all_frames_with_a_cancel(setup):
     from erfkit.dashboard import Worker
+    from erfkit.dashboard.worker import SEGMENT_STEP
 
     root, paths, ds, name = setup
     settings = DashboardSettings(data=str(ds.root), checkpoints=paths, cache=str(root / "worker-cache"))
@@ -278,7 +313,8 @@ def test_worker_computes_ahead_and_all_frames_with_a_cancel(setup):
     worker.prefetch([2, 5], keys, VIEW)
     assert worker.wait(120) and cmp.computed_frames(VIEW) == [2, 5]
     status = worker.status()
-    assert not status.running and status.done == status.total == 4 and not status.error
+    steps = -(-len(ds[name]) // SEGMENT_STEP)  # first the video's segmentation, in steps, A and B in turn
+    assert not status.running and status.done == status.total == 2 * steps + 4 and not status.error
     worker.prefetch([2, 5], keys, VIEW)  # all there: nothing to do, the last state stays
     assert worker.status() == status
     worker.compute_all(range(len(ds[name])), keys, VIEW)
