@@ -33,7 +33,7 @@ from scipy import ndimage, stats
 from .erf import high_contribution_area_ratio, object_centroid
 
 __all__ = ["energy_inside", "pointing_game", "auc", "deletion_insertion", "sanity_similarity",
-           "randomized_model", "basic_metrics", "METRIC_COLUMNS"]
+           "randomized_model", "basic_metrics", "stride_pattern", "METRIC_COLUMNS"]
 
 METRIC_COLUMNS = ["energy", "pointing", "area50", "deletion", "insertion", "sanity"]
 
@@ -126,6 +126,25 @@ def randomized_model(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.reset_running_stats()
     return rnd.eval()
+
+
+def stride_pattern(map_: np.ndarray | torch.Tensor, period: int = 2) -> tuple[float, float]:
+    """How much a map ``[H, W]`` follows a regular grid of ``period`` pixels: the spread (standard deviation over
+    the mean) of its mean over the rows ``y % period == i``, and over the columns ``x % period == i``.
+
+    A strided convolution's gradient reaches the input pixels through a different number of kernel taps by
+    their position modulo the stride, so maps taken through one show a grid of the stride (a dotted grid once
+    drawn); a map with no grid has a spread near 0 (docs/cycle-erf.md, "The dotted grid").
+    """
+    a = np.abs(_np(map_).astype(np.float64))
+    h, w = (a.shape[0] // period) * period, (a.shape[1] // period) * period
+    a = a[:h, :w]
+    rows = a.reshape(h // period, period, w).mean(axis=(0, 2))
+    cols = a.reshape(h, w // period, period).mean(axis=(0, 1))
+    mean = a.mean()
+    if mean == 0:
+        return 0.0, 0.0
+    return float(rows.std() / mean), float(cols.std() / mean)
 
 
 def basic_metrics(map_: np.ndarray | torch.Tensor, mask: np.ndarray) -> dict[str, float]:
