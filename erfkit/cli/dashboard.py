@@ -67,10 +67,11 @@ def settings(args: argparse.Namespace) -> DashboardSettings:
 
 
 def streamlit_command(port: int, address: str = "localhost", settings: DashboardSettings | None = None) -> list[str]:
-    """``python -m streamlit run <the package's page> ... -- <settings>``."""
+    """``python -m erfkit.dashboard.serve run <the package's page> ... -- <settings>``: Streamlit's ``run``, the
+    page's libraries imported before the server answers (:mod:`erfkit.dashboard.serve`)."""
     from ..dashboard import APP
 
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+    cmd = [sys.executable, "-m", "erfkit.dashboard.serve", "run", str(APP), "--server.port", str(port),
            "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none", "--global.developmentMode", "false"]
     return cmd + (["--", *settings.to_argv()] if settings is not None else [])
