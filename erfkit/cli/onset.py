@@ -35,9 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..data.davis import DavisDataset
+    from ..data.davis import DavisDataset, marked_pseudo_truth
     from ..errors import ConfigError
     from ..evaluation.onset import error_onset
+    from ..evaluation.pseudo_truth import PSEUDO_TRUTH_RULE
     from ..files import atomic_write_json
     from ..inference.predictor import VideoPredictor
     from ..model.checkpoint import load_checkpoint
@@ -54,9 +55,13 @@ def run(args: argparse.Namespace) -> int:
         if name in labels:
             name = f"{name} ({path})"
         labels[name] = [r.labels for r in VideoPredictor(model, size=args.size).propagate(video, progress=True)]
-    o = error_onset(video, labels, object_id=args.object, threshold=args.threshold)
+    rule = PSEUDO_TRUTH_RULE if marked_pseudo_truth(args.data) else None  # as `erfkit eval` decides
+    o = error_onset(video, labels, object_id=args.object, threshold=args.threshold, pseudo_truth=rule)
     what = "all objects" if o.object_id is None else f"object {o.object_id}"
     print(f"{video.name}, {what}: signal {o.signal}, threshold {o.threshold}")
+    if o.left_out:
+        print(f"  pseudo ground truth: {len(o.left_out)} frame(s) left out ({PSEUDO_TRUTH_RULE.describe()}): "
+              + ", ".join(map(video.frame_name, o.left_out)))
     for name, t in o.onset.items():
         print(f"  {name}: " + ("never fails" if t is None else f"onset at frame {video.frame_name(t)}"))
     if o.agreement is not None:

@@ -318,11 +318,10 @@ class Comparison:
         """Per-frame J of ``obj`` (or its mask area), onsets, divergence, computed frames and mask warnings."""
         self._slot(obj)
         labels = {label: self.segmentation(i, view) for i, label in enumerate(self.labels)}
-        onset = error_onset(self.video, labels, object_id=obj, threshold=threshold)
-        if onset.signal == "J":
+        rule = PSEUDO_TRUTH_RULE if self.truth_kind == "pseudo ground truth" else None
+        onset = error_onset(self.video, labels, object_id=obj, threshold=threshold, pseudo_truth=rule)
+        if onset.signal == "J":  # the left-out frames are NaN in the curves, and never an onset
             curves, signal = {k: c.astype(float).copy() for k, c in onset.curves.items()}, "J"
-            for c in curves.values():
-                c[self.left_out()] = np.nan
         else:
             curves = {k: np.array([100.0 * float((m == obj).mean()) for m in lab]) for k, lab in labels.items()}
             signal = "mask area (%)"

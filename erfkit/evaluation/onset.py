@@ -12,6 +12,7 @@ such frame where the two checkpoints' masks overlap less than ``threshold``::
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -20,6 +21,7 @@ import numpy as np
 from ..data.video import VideoSequence
 from ..errors import ConfigError
 from .measures import jaccard
+from .pseudo_truth import PseudoTruthRule, implausible_frames
 from .video import has_ground_truth
 
 __all__ = ["Onset", "error_onset", "MaskEvent", "mask_events"]
@@ -37,6 +39,8 @@ class Onset:
         onset: each checkpoint's first failed frame (``None``: it never fails).
         agreement: ``[n]`` IoU between the two checkpoints' masks (two checkpoints only).
         divergence: the first frame where they overlap less than ``threshold`` (``None``: never, or one checkpoint).
+        left_out: frames whose pseudo ground truth the rule found implausible: NaN in the J curves, never an
+            onset.
     """
 
     signal: str
@@ -46,6 +50,7 @@ class Onset:
     onset: dict[str, int | None]
     agreement: np.ndarray | None
     divergence: int | None
+    left_out: list[int] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-able: numbers as lists, NaN as ``None``."""
@@ -53,7 +58,7 @@ class Onset:
             return [None if np.isnan(v) else float(v) for v in a]
 
         return {"signal": self.signal, "object_id": self.object_id, "threshold": self.threshold,
-                "onset": self.onset, "divergence": self.divergence,
+                "onset": self.onset, "divergence": self.divergence, "left_out": self.left_out,
                 "curves": {k: clean(v) for k, v in self.curves.items()},
                 "agreement": None if self.agreement is None else clean(self.agreement)}
 
@@ -69,7 +74,7 @@ def _first_below(curve: np.ndarray, threshold: float) -> int | None:
 
 
 def error_onset(video: VideoSequence, labels: dict[str, Sequence[np.ndarray]], *, object_id: int | None = None,
-                threshold: float = 0.5) -> Onset:
+                threshold: float = 0.5, pseudo_truth: PseudoTruthRule | None = None) -> Onset:
     """The first frame where each checkpoint's segmentation fails, and where two checkpoints diverge.
 
     Args:
@@ -78,6 +83,8 @@ def error_onset(video: VideoSequence, labels: dict[str, Sequence[np.ndarray]], *
             :meth:`erfkit.VideoPredictor.propagate`); one or two checkpoints.
         object_id: follow one object (default: all objects together).
         threshold: in ``(0, 1)``; a signal below it is a failure.
+        pseudo_truth: the annotations are pseudo ground truth: the frames this rule finds implausible
+            (:data:`~erfkit.evaluation.PSEUDO_TRUTH_RULE`) have no J and cannot be an onset.
 
     Raises:
         ConfigError: no checkpoint, more than two, predictions of another length, a bad threshold,
@@ -94,12 +101,14 @@ def error_onset(video: VideoSequence, labels: dict[str, Sequence[np.ndarray]], *
     if object_id is not None and object_id not in video.object_frames:
         raise ConfigError(f"object {object_id} is not in {video.name} (objects: {sorted(video.object_frames)})")
     truth = has_ground_truth(video)
+    annotations = [video.read_annotation(t) for t in range(n)] if truth else []
+    left_out = implausible_frames(annotations, pseudo_truth) if truth and pseudo_truth is not None else []
     curves: dict[str, np.ndarray] = {}
     for name, lab in labels.items():
         masks = [_mask(m, object_id) for m in lab]
         if truth:
-            curves[name] = np.array([jaccard(m, _mask(video.read_annotation(t), object_id))
-                                     for t, m in enumerate(masks)])
+            curves[name] = np.array([jaccard(m, _mask(a, object_id)) for m, a in zip(masks, annotations)])
+            curves[name][left_out] = np.nan  # NaN is never below the threshold
         else:
             curves[name] = np.array([np.nan] + [jaccard(masks[t], masks[t - 1]) for t in range(1, n)])
     agreement = divergence = None
@@ -108,7 +117,7 @@ def error_onset(video: VideoSequence, labels: dict[str, Sequence[np.ndarray]], *
         agreement = np.array([jaccard(x, y) for x, y in zip(a, b)])
         divergence = _first_below(agreement, threshold)
     return Onset("J" if truth else "stability", object_id, threshold, curves,
-                 {k: _first_below(v, threshold) for k, v in curves.items()}, agreement, divergence)
+                 {k: _first_below(v, threshold) for k, v in curves.items()}, agreement, divergence, left_out)
 
 
 @dataclass(frozen=True)

@@ -52,3 +52,19 @@ def test_onset_with_truth_and_divergence(video):
         error_onset(video, {"a": gt}, threshold=1.5)
     with pytest.raises(ConfigError, match="predictions for"):
         error_onset(video, {"a": gt[:3]})
+
+
+def test_onset_skips_implausible_pseudo_truth(video, monkeypatch):
+    """A pseudo ground-truth frame the rule leaves out (a mask over the whole frame) has no J and is no onset;
+    without the rule, the perfect prediction 'fails' there."""
+    from erfkit.evaluation import PSEUDO_TRUTH_RULE
+
+    obj = sorted(video.object_frames)[0]
+    gt = [np.where(video.read_annotation(t) == 255, 0, video.read_annotation(t)) for t in range(len(video))]
+    read = video.read_annotation
+    monkeypatch.setattr(video, "read_annotation", lambda t: np.full_like(gt[t], obj) if t == 3 else read(t))
+    plain = error_onset(video, {"a": gt}, object_id=obj)
+    assert plain.onset == {"a": 3} and plain.left_out == []
+    ruled = error_onset(video, {"a": gt}, object_id=obj, pseudo_truth=PSEUDO_TRUTH_RULE)
+    assert ruled.onset == {"a": None} and ruled.left_out == [3] and np.isnan(ruled.curves["a"][3])
+    assert ruled.to_dict()["left_out"] == [3] and ruled.to_dict()["curves"]["a"][3] is None
