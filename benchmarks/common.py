@@ -68,6 +68,16 @@ def save(name: str, results: dict[str, Any], module: str | None = None) -> Path:
     return path
 
 
+def previous(name: str) -> dict[str, Any]:
+    """The results of the last run of benchmark ``name`` (its parts, without the header that :func:`save`
+    writes again); empty when there is none."""
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        return {}
+    doc = json.loads(path.read_text())
+    return {k: v for k, v in doc.items() if k not in ("benchmark", "command", "date", "machine")}
+
+
 def synth_data() -> Path:
     """The default synthetic benchmark (made if missing)."""
     from erfkit.data.synth import default_synth_root, make_synth

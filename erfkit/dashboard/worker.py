@@ -131,6 +131,11 @@ class Worker:
                 w.cancel()
 
     @classmethod
+    def wait_all(cls, timeout: float = 60.0) -> bool:
+        """Block until every worker of this process is idle (scripts and benchmarks); ``False`` on timeout."""
+        return all(w.wait(timeout) for w in list(cls._all))
+
+    @classmethod
     def cancel_all(cls, timeout: float = 60.0) -> None:
         """Cancel every worker of this process and wait for the maps being computed (a test's teardown)."""
         workers = list(cls._all)

@@ -98,6 +98,7 @@ class MapStore:
         self._labels: dict[str, list[np.ndarray]] = {}
         #: size -> (the predictor's frames still to come, the frames segmented so far): a segmentation under way
         self._partial: dict[str, tuple[Iterator, list[np.ndarray]]] = {}
+        self._unstored: set[str] = set()  # sizes whose segmentation no atlas or cache held when looked for
         self._dirs: dict[tuple[str, ViewSettings], Path] = {}
 
     @property
@@ -196,9 +197,12 @@ class MapStore:
         """
         size = self.size(s)
         if size not in self._labels:
+            if not segment and size in self._unstored:  # asked on every run of the page: read once
+                return None
             labels = self._read_labels(size)
             if labels is None:
                 if not segment:
+                    self._unstored.add(size)
                     return None
                 if progress is not None:
                     progress(f"segmenting {self.sequence.name} with {self.label}")

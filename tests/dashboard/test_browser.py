@@ -32,11 +32,18 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(dashboard_env, tmp_path_factory):
+    with dashboard_server(dashboard_env, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def dashboard_server(settings, log: Path):
+    """``erfkit dashboard`` with ``settings`` on a free local port (its output in ``log``); yields its URL."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     with open(log, "w") as out:
-        proc = subprocess.Popen(streamlit_command(port, "127.0.0.1", dashboard_env), env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(streamlit_command(port, "127.0.0.1", settings), env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 90
@@ -67,8 +74,8 @@ def _wait_until_idle(page, timeout_ms: int = 180_000) -> None:
 
 
 @contextlib.contextmanager
-def chromium_page(url: str):
-    """A page of headless Chromium opened on ``url``."""
+def chromium_page(url: str, open_url: bool = True):
+    """A page of headless Chromium, opened on ``url`` unless ``open_url`` is false (the caller opens it)."""
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM} (make test installs it)"
@@ -79,7 +86,8 @@ def chromium_page(url: str):
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(url)
+        if open_url:
+            page.goto(url)
         try:
             yield page
         except BaseException:
