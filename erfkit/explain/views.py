@@ -6,8 +6,9 @@ the atlases it was given (built with ``erfkit erf``) for one made from the same
 checkpoint, video and settings; what no atlas holds is computed for that frame
 only and written to a cache on disk (itself an atlas per method group), so a
 second visit is instant.  A view of stored frames never runs the model: the
-segmentation is stored with the maps, and the segmentation of the whole video
-is segmented once, then kept in the cache.
+segmentation is stored with the maps, and the video is segmented once, as far
+as a request needs (:meth:`MapStore.labels_until`: a frame's masks need the
+frames before it only), then kept in the cache once whole.
 """
 
 from __future__ import annotations
@@ -227,7 +228,11 @@ class MapStore:
             self._partial[size] = (iter(predictor.propagate(self.sequence, check=False)), [])
         frames, done = self._partial[size]
         while len(done) <= frame:
-            result = next(frames, None)
+            try:
+                result = next(frames, None)
+            except BaseException:  # a frame that cannot be read: the next request starts over and says so again
+                del self._partial[size]
+                raise
             if result is None:
                 break
             done.append(result.labels)

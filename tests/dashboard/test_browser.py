@@ -73,6 +73,16 @@ def _wait_until_idle(page, timeout_ms: int = 180_000) -> None:
     page.wait_for_timeout(500)
 
 
+def _wait_until_segmented(page, timeout_ms: int = 300_000) -> None:
+    """The first view is drawn, then the background worker segments the rest of the video: wait until J&F and
+    the timeline show (the page reruns itself then)."""
+    _wait_until_idle(page, timeout_ms)
+    page.wait_for_function("() => !document.body.innerText.includes('Segmenting the video') && "
+                           "[...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
+                           ".every(e => e.textContent.trim() !== '...')", timeout=timeout_ms)
+    _wait_until_idle(page, timeout_ms)
+
+
 @contextlib.contextmanager
 def chromium_page(url: str, open_url: bool = True):
     """A page of headless Chromium, opened on ``url`` unless ``open_url`` is false (the caller opens it)."""

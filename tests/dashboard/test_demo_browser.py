@@ -17,7 +17,7 @@ import pytest
 
 from erfkit.dashboard import DashboardSettings
 
-from .test_browser import SHOTS, _wait_until_idle, chromium_page
+from .test_browser import SHOTS, _wait_until_segmented, chromium_page
 from .test_browser import server  # noqa: F401 (the fixture, started on this module's data)
 
 pytestmark = pytest.mark.browser
@@ -30,7 +30,7 @@ def dashboard_env(tmp_path_factory):
 
 def test_the_demo_opens_real_video_where_the_masks_follow_the_dog(server):  # noqa: F811
     with chromium_page(server) as page:
-        _wait_until_idle(page, 600_000)
+        _wait_until_segmented(page, 600_000)  # the first view, then J&F and the timeline
         page.screenshot(path=str(SHOTS / "demo-first-view.png"), full_page=True)
         assert page.locator('[data-testid="stException"]').count() == 0
         captions = page.locator('[data-testid="stImageCaption"]').all_text_contents()

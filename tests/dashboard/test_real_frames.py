@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import REAL_FRAMES, REAL_SEQUENCE
-from .test_browser import SHOTS, _wait_until_idle, chromium_page
+from .test_browser import SHOTS, _wait_until_idle, _wait_until_segmented, chromium_page
 from .test_browser import server  # noqa: F401 (the fixture, started on this module's data)
 
 pytestmark = pytest.mark.browser
@@ -51,7 +51,7 @@ def _no_error(page) -> None:
 
 def test_dashboard_on_real_frames_in_chromium(server):  # noqa: F811
     with chromium_page(server) as page:
-        _wait_until_idle(page)
+        _wait_until_segmented(page)  # the first view, then J&F and the timeline
         page.screenshot(path=str(SHOTS / "real-frames.png"), full_page=True)
         _no_error(page)
         # the frame view: each checkpoint's frame 00001 (the reference differs from the target, frame 0)
