@@ -369,3 +369,29 @@ def test_pseudo_truth_frames_the_rule_finds_implausible_leave_every_score(setup)
     # real ground truth is never left out
     real = Comparison(cmp.video, cmp.stores, truth_kind="ground truth")
     assert real.left_out() == [] and real.left_out_note() is None
+
+
+def test_a_segmentation_cut_by_a_bad_frame_starts_over(setup, tmp_path, monkeypatch):
+    """A frame that cannot be read stops the streamed segmentation with its error; the next request starts over
+    (once the frame reads) and gives the same masks as a segmentation in one go, never a shortened list."""
+    from erfkit.errors import DataError
+    from erfkit.explain.atlas import predict_labels
+
+    root, paths, ds, name = setup
+    settings = DashboardSettings(data=str(ds.root), checkpoints=paths, cache=str(tmp_path / "cache"))
+    cmp = Comparison.open(settings, name, dataset=ds)
+    store, read = cmp.stores[0], cmp.video.read_frame
+
+    def broken(t):
+        if t == 3:
+            raise DataError("cannot read this frame", f"{t:05d}.jpg")
+        return read(t)
+    monkeypatch.setattr(cmp.video, "read_frame", broken)
+    assert len(store.labels_until(VIEW, 1)) == 2
+    with pytest.raises(DataError, match="cannot read"):
+        store.labels_until(VIEW, 5)
+    monkeypatch.setattr(cmp.video, "read_frame", read)
+    labels = store.labels_until(VIEW, len(cmp.video) - 1)
+    whole = predict_labels(store.model, cmp.video, size=store.size(VIEW))
+    assert len(labels) == len(whole) and all(np.array_equal(a, b) for a, b in zip(labels, whole))
+    assert store.has_labels(VIEW)
