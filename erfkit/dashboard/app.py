@@ -22,8 +22,8 @@ import streamlit as st
 from erfkit.dashboard import (ARROW_KEYS, CELL_PICK, CYCLE, NEXT, PREVIOUS, SALIENCY_METHODS, TIMELINE_PICK,
                               Comparison, DashboardSettings, DatasetOverview, Display, ViewSettings, Worker,
                               colour_bar, explorer_chart, find_atlases, find_checkpoints, find_stores,
-                              frame_share_chart, j_lost_chart, line_chart, load_model, mask_legend, model_fingerprint, open_dataset,
-                              timeline_chart, warm_up)
+                              frame_share_chart, j_lost_chart, line_chart, load_model, mask_legend,
+                              model_fingerprint, open_dataset, timeline_chart, warm_up)
 from erfkit.errors import ErfkitError
 
 st.set_page_config(page_title="erfkit: what does the model look at?", layout="wide")
