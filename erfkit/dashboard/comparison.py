@@ -162,6 +162,11 @@ class Comparison:
         """How many page requests (of any comparison) wait for the lock: the workers let them go first."""
         return _WAITING[0]
 
+    def _after_page(self, background: bool) -> None:
+        """For the background worker (``background=True``): wait until no page request waits for the lock."""
+        while background and self.waiting:
+            time.sleep(0.02)
+
     @contextlib.contextmanager
     def foreground(self, counted: bool = True):
         """While inside, the background worker starts no new map (the page wraps a whole view in it)."""
@@ -239,8 +244,7 @@ class Comparison:
         store = self.stores[side]
         if store.has_labels(view):
             return store.labels(view)
-        while background and self.waiting:
-            time.sleep(0.02)
+        self._after_page(background)
         with self.lock:
             return store.labels_until(view, frame)
 
@@ -250,7 +254,7 @@ class Comparison:
 
     def fully_segmented(self, view: ViewSettings) -> bool:
         """Whether both segmentations of the whole video are at hand (in memory, stored or cached)."""
-        return all(s.has_labels(view) or s.labels(view, segment=False) is not None for s in self.stores)
+        return all(s.labels(view, segment=False) is not None for s in self.stores)
 
     def events(self, side: int, view: ViewSettings, obj: int) -> list[MaskEvent]:
         """Checkpoint ``side``'s suspicious masks of ``obj`` (:func:`~erfkit.evaluation.mask_events`), kept."""
@@ -354,8 +358,7 @@ class Comparison:
         store = self.stores[side]
         if not background and all(frame in store.available(k, view) for k in keys):
             return store.get(frame, keys, view)  # stored: read without waiting for the worker's map
-        while background and self.waiting:
-            time.sleep(0.02)
+        self._after_page(background)
         with self.foreground(not background), self.lock:
             missing = [k for k in keys if frame not in store.available(k, view)]
             t0 = time.perf_counter()

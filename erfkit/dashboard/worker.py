@@ -90,19 +90,10 @@ class Worker:
         """The work asked for: first the rest of the video's segmentation (in steps of :data:`SEGMENT_STEP`
         frames, A and B in turn: key ``None``), then each missing map."""
         n, done = len(self.cmp.video), self.cmp.segmented(view)
-        segment = [] if done == n or self.cmp.fully_segmented(view) else \
+        segment = [] if self.cmp.fully_segmented(view) else \
             [(min(t, n - 1), side, None, view) for t in range(done + SEGMENT_STEP - 1, n + SEGMENT_STEP - 1,
                                                                 SEGMENT_STEP) for side in (0, 1)]
         return segment + [(t, side, k, view) for t in frames for side, k in self.cmp.pending(t, keys, view)]
-
-    def segment(self, view: ViewSettings) -> None:
-        """Segment the rest of the video (J&F and the timeline need every frame); other work queued goes on."""
-        with self._cond:
-            if self._job == "all" or any(u[2] is None for u in self._queue):
-                return
-            units = self._units([], [], view)
-            if units:
-                self._start("prefetch", units + [u for u in self._queue if u[2] is not None])
 
     def prefetch(self, frames: Iterable[int], keys: list[MapKey], view: ViewSettings) -> None:
         """Compute the maps ``keys`` of ``frames`` (in that order) that are missing; a running "compute all" goes on."""
