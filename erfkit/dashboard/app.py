@@ -295,7 +295,7 @@ def play_step(cmp: Comparison, c: Choices, frame: int, keys) -> None:
 
 
 @st.fragment(run_every=1.0)
-def segmenting(cmp: Comparison, view) -> None:
+def segmenting(cmp: Comparison, view: ViewSettings) -> None:
     """While the background worker segments the video: how far it is; the whole page reruns when it is done."""
     if cmp.fully_segmented(view):
         st.rerun()
@@ -553,7 +553,7 @@ def memory_read(cmp: Comparison, frame: int, side: int, point: tuple[int, int], 
         st.caption(f"{len(names) - shown} more memory frames are in the charts below.")
     st.html(colour_bar(cmp.memory_scale(top)))
     st.vega_lite_chart(frame_share_chart(names, read.share, read.point_mass), width="stretch", height=180)
-    st.vega_lite_chart(j_lost_chart(names, read.effect), width="stretch", height=140)
+    st.vega_lite_chart(j_lost_chart(names, read.effect), width="stretch", height=180)  # room for its axis title
     if read.j == 0:
         st.caption(f"J is already 0 on this frame: leaving a memory frame out cannot lower it, so no bar of "
                    f"'J lost' shows ({'AB'[side]}).")
