@@ -24,6 +24,7 @@ Every map lives on one frame (the frame it was taken on) and belongs to one obje
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Callable
 
 import numpy as np
@@ -36,6 +37,10 @@ __all__ = ["energy_inside", "pointing_game", "auc", "deletion_insertion", "sanit
            "randomized_model", "basic_metrics", "stride_pattern", "METRIC_COLUMNS"]
 
 METRIC_COLUMNS = ["energy", "pointing", "area50", "deletion", "insertion", "sanity"]
+
+# The layers' initialisers draw from torch's one global generator, which every thread of the process shares:
+# two threads randomising at once would interleave their draws (and seeds), and the weights would depend on timing.
+_GLOBAL_RNG = threading.Lock()
 
 
 def _np(a: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -116,9 +121,10 @@ def sanity_similarity(map_: np.ndarray | torch.Tensor, random_map: np.ndarray | 
 
 
 def randomized_model(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """A copy of ``model`` with every layer re-initialised (full weight randomisation)."""
+    """A copy of ``model`` with every layer re-initialised (full weight randomisation): the same weights for the
+    same model and ``seed``, in any thread."""
     rnd = copy.deepcopy(model)
-    with torch.random.fork_rng(devices=[]):
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for m in rnd.modules():
             if hasattr(m, "reset_parameters") and m is not rnd:

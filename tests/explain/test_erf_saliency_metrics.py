@@ -229,3 +229,15 @@ def test_sanity_similarity_and_randomisation(tiny_model):
     rnd = randomized_model(tiny_model, seed=0)
     assert not torch.equal(rnd.Decoder.pred2.weight, tiny_model.Decoder.pred2.weight)
     assert torch.equal(randomized_model(tiny_model, seed=0).Decoder.pred2.weight, rnd.Decoder.pred2.weight)
+
+
+def test_randomisation_is_the_same_in_concurrent_threads(tiny_model):
+    """explain_dataset's worker threads randomise their models at once; torch's one global generator made their
+    weights depend on timing (the sanity column of a resumed table differed from an uninterrupted one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ref = randomized_model(tiny_model, seed=0).state_dict()
+    with ThreadPoolExecutor(4) as pool:
+        models = list(pool.map(lambda _: randomized_model(tiny_model, seed=0), range(8)))
+    for m in models:
+        assert all(torch.equal(ref[k], v) for k, v in m.state_dict().items())
