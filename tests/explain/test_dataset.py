@@ -80,22 +80,6 @@ def test_two_processes_give_the_same_table(reference, setup, tmp_path):
     assert (out / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
 
 
-def test_killed_then_rerun_gives_the_same_table(reference, setup, tmp_path):
-    data, ckpt, names = setup
-    out = tmp_path / "store"
-    proc = subprocess.Popen([sys.executable, "-m", "erfkit", *_cmd(data, ckpt, names, out)], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while proc.poll() is None and time.time() < deadline and len(list(out.glob("*/frames/*.metrics.json"))) < 4:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "finished before it could be killed"
-    assert not (out / "metrics.csv").exists()
-    _run(_cmd(data, ckpt, names, out))
-    assert (out / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
-
-
 def test_refusals_are_one_line(reference, setup, tmp_path, capsys):
     data, ckpt, names = setup
     other = save_checkpoint(build_model("stm-tiny", seed=3), tmp_path / "other")

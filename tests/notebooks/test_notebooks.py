@@ -1,12 +1,14 @@
 """The notebooks run top to bottom on small settings and write their figures.
 
-They use the shipped checkpoints and the default synthetic benchmark (made
-here once).  The test injects its paths right after the cell tagged
-"parameters", as papermill does.
+They use the shipped checkpoints and the default synthetic benchmark, shortened
+for the test (made here once: 2 train and 3 val videos of 12 frames at the
+default 240x427; the notebooks' cost is per frame).  The test injects its paths
+right after the cell tagged "parameters", as papermill does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import nbformat
@@ -14,6 +16,7 @@ import pytest
 from nbclient import NotebookClient
 
 from erfkit.data.synth import make_synth
+from erfkit.data.synth_config import SYNTH_PRESETS
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = {
@@ -28,7 +31,8 @@ NOTEBOOKS = {
 
 @pytest.fixture(scope="session")
 def default_synth(tmp_path_factory) -> Path:
-    return make_synth(tmp_path_factory.mktemp("default") / "synth", "default", progress=False)
+    short = dataclasses.replace(SYNTH_PRESETS["default"], train_videos=2, val_videos=3, frames=12)
+    return make_synth(tmp_path_factory.mktemp("default") / "synth", short, progress=False)
 
 
 def test_every_notebook_is_listed_and_stored_without_outputs():
