@@ -13,7 +13,7 @@ HELP = "describe a checkpoint (format, architecture, training metadata)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="our .safetensors (or folder) or a foreign STM checkpoint")
+    p.add_argument("checkpoint", help="our .safetensors (or folder), a foreign STM checkpoint or XMem's weights")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2, default=str))
     else:
         print(f"{info.path}: {info.format} checkpoint of {info.config.name} "
-              f"({doc['parameters'] / 1e6:.2f} M parameters, backbone {info.config.backbone}, "
-              f"third input {info.config.extra_input}, input size {doc['input_size']})")
+              f"({doc['parameters'] / 1e6:.2f} M parameters, {info.config.describe()}, "
+              f"input size {doc['input_size']})")
         for k, v in info.metadata.items():
             if k in ("model", "format", "format_version", "input_size"):
                 continue

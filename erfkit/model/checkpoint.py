@@ -4,23 +4,28 @@ Our format is one safetensors file: the model's tensors, plus a JSON document in
 the safetensors metadata under the key ``"erfkit"`` (model config, training
 mode, data, step, seed, metrics...).  Nothing is ever unpickled from it.
 
-Two foreign formats load strictly (every parameter must find its place; the
+Three foreign formats load strictly (every parameter must find its place; the
 error lists missing and unexpected keys):
 
 * ``stm-official``: the released STM weights (``STM_weights.pth``), a bare state
   dict saved from ``nn.DataParallel`` (keys prefixed ``module.``), memory
   encoder input ``conv1_o``, mean/std buffers inside the encoders;
 * ``stm-training``: the paper authors' checkpoints, ``{'epoch', 'state_dict',
-  'max_skip'}``, memory encoder input ``conv1_bg``, ResNet-50 or ResNet-18.
+  'max_skip'}``, memory encoder input ``conv1_bg``, ResNet-50 or ResNet-18;
+* ``xmem-released``: XMem's released weights (``XMem.pth``, also
+  ``XMem-s012.pth`` ...), a bare state dict of :class:`~erfkit.model.xmem.XMem`
+  (``key_encoder.*``, ``value_encoder.*``, ``key_proj.*``, ``decoder.*``).
 
-Both are read with ``torch.load(..., weights_only=True)``, which refuses any
-file that would run code when unpickled.  The architecture (backbone, key,
-value and decoder widths, third input) is read off the tensors' names and
-shapes.
+All are read with ``torch.load(..., weights_only=True)``, which refuses any
+file that would run code when unpickled.  The architecture (backbones, key,
+value, sensory memory and decoder widths, STM's third input) is read off the
+tensors' names and shapes.  Our format holds either network: its metadata names
+the ``architecture`` (``"stm"``, the default, or ``"xmem"``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -31,6 +36,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save as st_save
+from torch import nn
 
 from ..data.letterbox import InputSize
 from ..device import resolve_device
@@ -38,9 +44,10 @@ from ..errors import CheckpointError
 from ..files import atomic_write_bytes
 from .efficientnet import lite0_weights_path
 from .info import MODEL_FILE, CheckpointInfo, file_sha256
-from .presets import LITE0, LITE0_STAGES, MODEL_PRESETS, ModelConfig
+from .presets import LITE0, LITE0_STAGES, MODEL_PRESETS, XMEM_PRESETS, ModelConfig, XMemConfig
 from .resnet import BACKBONES
 from .stm import IMAGENET_MEAN, IMAGENET_STD, STM
+from .xmem import XMem
 
 __all__ = [
     "CheckpointInfo",
@@ -55,9 +62,11 @@ __all__ = [
 
 FORMAT_NAME = "erfkit-checkpoint"
 FORMAT_VERSION = 1
+#: Format name of XMem's released weights.
+XMEM_RELEASED = "xmem-released"
 
 
-def checkpoint_input_size(model: STM) -> InputSize:
+def checkpoint_input_size(model: STM | XMem) -> InputSize:
     """The input size ``model``'s checkpoint was trained at (``None``: native; also for a model built in memory)."""
     info = model.checkpoint
     return info.input_size if info is not None else None
@@ -76,11 +85,11 @@ def resolve_checkpoint_path(path: str | os.PathLike) -> Path:
 
 
 # ---------------------------------------------------------------------- saving
-def save_checkpoint(model: STM, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(model: STM | XMem, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
     """Write ``model`` to ``path`` in our format, atomically.
 
     Args:
-        model: the STM.
+        model: the STM or XMem (an XMem's metadata records ``"architecture": "xmem"``).
         path: a ``.safetensors`` file, or a folder (``model.safetensors`` inside).
         metadata: JSON-serialisable facts to keep with the weights (training
             mode, data, step, seed, metrics ...).
@@ -93,6 +102,8 @@ def save_checkpoint(model: STM, path: str | os.PathLike, metadata: dict[str, Any
         p = p / MODEL_FILE
     meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
             "model": model.config.to_dict(), **(metadata or {})}
+    if isinstance(model, XMem):
+        meta["architecture"] = "xmem"
     try:
         text = json.dumps(meta, sort_keys=True)
     except TypeError as e:
@@ -163,9 +174,17 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     return obj, meta, "torch"
 
 
-def _count_blocks(sd: dict[str, torch.Tensor], stage: str) -> int:
-    idx = {int(m.group(1)) for k in sd if (m := re.match(rf"Encoder_Q\.{stage}\.(\d+)\.", k))}
+def _count_blocks(sd: dict[str, torch.Tensor], stage: str, encoder: str = "Encoder_Q") -> int:
+    idx = {int(m.group(1)) for k in sd if (m := re.match(rf"{re.escape(encoder)}\.{stage}\.(\d+)\.", k))}
     return max(idx) + 1 if idx else 0
+
+
+def _match_backbone(block: str, layers: tuple[int, ...], stem: int, r4dim: int) -> str | None:
+    """The entry of ``BACKBONES`` with these blocks, first three stage depths, stem and stride-16 width."""
+    for name, bb in BACKBONES.items():
+        if bb.block == block and bb.layers[:3] == layers and bb.widths[0] == stem and bb.channels(3) == r4dim:
+            return name
+    return None
 
 
 def _infer_config(sd: dict[str, torch.Tensor], path: Path) -> ModelConfig:
@@ -186,11 +205,7 @@ def _infer_config(sd: dict[str, torch.Tensor], path: Path) -> ModelConfig:
     else:
         raise CheckpointError("memory encoder has neither conv1_o nor conv1_bg", path)
     block = "bottleneck" if bottleneck else "basic"
-    backbone = None
-    for name, bb in BACKBONES.items():
-        if bb.block == block and bb.layers[:3] == layers and bb.widths[0] == stem and bb.channels(3) == r4dim:
-            backbone = name
-            break
+    backbone = _match_backbone(block, layers, stem, r4dim)
     if backbone is None:
         raise CheckpointError(f"unknown backbone ({block} blocks {layers}, stem {stem}, r4 {r4dim} channels)", path)
     cfg = ModelConfig("custom", backbone, int(keydim), int(valdim), int(decoder_dim), extra)
@@ -201,7 +216,64 @@ def _infer_config(sd: dict[str, torch.Tensor], path: Path) -> ModelConfig:
     return cfg
 
 
-def _strict_load(model: STM, sd: dict[str, torch.Tensor], path: Path) -> None:
+def _is_xmem(sd: dict[str, torch.Tensor]) -> bool:
+    return "key_proj.key_proj.weight" in sd and any(k.startswith("value_encoder.") for k in sd)
+
+
+def _infer_xmem_config(sd: dict[str, torch.Tensor], path: Path) -> XMemConfig:
+    """Read an XMem's architecture off its parameter names and shapes (as XMem's ``init_hyperparameters``)."""
+    try:
+        key_dim, f16_dim = sd["key_proj.key_proj.weight"].shape[:2]
+        value_dim = sd["value_encoder.fuser.block2.conv2.weight"].shape[0]
+        g16_dim = sd["value_encoder.fuser.block1.conv1.weight"].shape[1] - f16_dim
+        trunks = {}
+        for enc, stages in (("key_encoder", ("res2", "layer2", "layer3")),
+                            ("value_encoder", ("layer1", "layer2", "layer3"))):
+            block = "bottleneck" if f"{enc}.{stages[0]}.0.conv3.weight" in sd else "basic"
+            layers = tuple(_count_blocks(sd, s, enc) for s in stages)
+            stem = sd[f"{enc}.conv1.weight"].shape[0]
+            r4dim = f16_dim if enc == "key_encoder" else g16_dim
+            trunks[enc] = _match_backbone(block, layers, stem, int(r4dim))
+            if trunks[enc] is None:
+                raise CheckpointError(f"unknown {enc} backbone ({block} blocks {layers}, stem {stem}, "
+                                      f"stride 16 {r4dim} channels)", path)
+        decoder_dims = tuple(int(sd[f"decoder.{k}.weight"].shape[0]) for k in (
+            "fuser.block2.conv2", "up_16_8.out_conv.conv2", "up_8_4.out_conv.conv2"))
+    except KeyError as e:
+        raise CheckpointError(f"not an XMem state dict (no {e.args[0]})", path) from None
+    hidden = sd.get("decoder.hidden_update.transform.weight")
+    update = sd.get("decoder.hidden_update.g16_conv.weight")
+    cfg = XMemConfig("custom", trunks["key_encoder"], trunks["value_encoder"], int(key_dim), int(value_dim),
+                     0 if hidden is None else int(hidden.shape[0]) // 3, decoder_dims,  # type: ignore[arg-type]
+                     XMemConfig.hidden_update_dim if update is None else int(update.shape[0]))
+    for preset in XMEM_PRESETS.values():
+        if dataclasses.replace(preset, name="custom") == cfg:
+            return preset
+    return cfg
+
+
+def _fill_xmem(sd: dict[str, torch.Tensor], model: XMem, notes: list[str]) -> dict[str, torch.Tensor]:
+    """What XMem's own loading fills in: the other objects' mask channel of single-object weights.
+
+    XMem's ``load_weights`` gives a 4-channel ``value_encoder.conv1`` (frame and
+    own mask, its single-object mode) a fifth, zero channel.  BatchNorm
+    counters (``num_batches_tracked``) a file lacks are set to 0 (unused in eval).
+    """
+    sd = dict(sd)
+    w = sd.get("value_encoder.conv1.weight")
+    if w is not None and w.dim() == 4 and w.shape[1] == 4:
+        sd["value_encoder.conv1.weight"] = torch.cat([w, w.new_zeros(w.shape[0], 1, *w.shape[2:])], dim=1)
+        notes.append("single-object weights: value_encoder.conv1 got a zero channel for the other objects' masks")
+    own = model.state_dict()
+    counters = [k for k in own if k.endswith("num_batches_tracked") and k not in sd]
+    for k in counters:
+        sd[k] = torch.zeros_like(own[k])
+    if counters:
+        notes.append(f"{len(counters)} BatchNorm num_batches_tracked absent: set to 0")
+    return sd
+
+
+def _strict_load(model: nn.Module, sd: dict[str, torch.Tensor], path: Path) -> None:
     own = model.state_dict()
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
@@ -221,18 +293,19 @@ def _strict_load(model: STM, sd: dict[str, torch.Tensor], path: Path) -> None:
     model.load_state_dict(sd, strict=True)
 
 
-def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | None = "cpu") -> STM:
+def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | None = "cpu") -> STM | XMem:
     """Load a checkpoint of any supported format and return the ready model.
 
     Args:
         path: our ``.safetensors`` file (or a folder holding
-            ``model.safetensors``), a released STM ``.pth`` or an STM-Training
-            checkpoint.
+            ``model.safetensors``), a released STM ``.pth``, an STM-Training
+            checkpoint or XMem's released weights (``XMem.pth``).
         device: where to put the model.
 
     Returns:
-        the :class:`~erfkit.model.STM` in eval mode; ``model.checkpoint`` is a
-        :class:`CheckpointInfo` (format, config, metadata).
+        the :class:`~erfkit.model.STM` or :class:`~erfkit.model.xmem.XMem` in
+        eval mode; ``model.checkpoint`` is a :class:`CheckpointInfo` (format,
+        config, metadata).
 
     Raises:
         CheckpointError: unreadable file, pickled code, or tensors that do not
@@ -241,27 +314,39 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
     p = resolve_checkpoint_path(path)
     sd, meta, kind = read_state_dict(p)
     notes: list[str] = []
+    model: STM | XMem
     if meta.get("format") == FORMAT_NAME:
         fmt = "erfkit"
         if int(meta.get("format_version", 0)) > FORMAT_VERSION:
             raise CheckpointError(f"written by a newer erfkit (format {meta['format_version']})", p)
+        arch = meta.get("architecture", "stm")
+        if arch not in ("stm", "xmem"):
+            raise CheckpointError(f"unknown architecture {arch!r} in the metadata", p)
+        config_type = XMemConfig if arch == "xmem" else ModelConfig
         try:
-            config = ModelConfig.from_dict(meta["model"])
+            config: ModelConfig | XMemConfig = config_type.from_dict(meta["model"])
         except (KeyError, TypeError) as e:
             raise CheckpointError(f"metadata lacks a valid model config ({e})", p) from e
+        model = XMem(config) if isinstance(config, XMemConfig) else STM(config)
     else:
         if sd and all(k.startswith("module.") for k in sd):
             sd = {k[len("module."):]: v for k, v in sd.items()}
             notes.append("removed the 'module.' prefix (nn.DataParallel)")
-        config = _infer_config(sd, p)
-        fmt = "stm-official" if config.extra_input == "other" else "stm-training"
-        for enc in ("Encoder_M", "Encoder_Q"):
-            for name, value in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
-                if f"{enc}.{name}" not in sd:
-                    sd[f"{enc}.{name}"] = torch.tensor(value).view(1, 3, 1, 1)
-                    notes.append(f"{enc}.{name} absent: used the ImageNet value")
+        if _is_xmem(sd):
+            fmt = XMEM_RELEASED
+            config = _infer_xmem_config(sd, p)
+            model = XMem(config)
+            sd = _fill_xmem(sd, model, notes)
+        else:
+            config = _infer_config(sd, p)
+            fmt = "stm-official" if config.extra_input == "other" else "stm-training"
+            for enc in ("Encoder_M", "Encoder_Q"):
+                for name, value in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
+                    if f"{enc}.{name}" not in sd:
+                        sd[f"{enc}.{name}"] = torch.tensor(value).view(1, 3, 1, 1)
+                        notes.append(f"{enc}.{name} absent: used the ImageNet value")
+            model = STM(config)
         meta = {"source_format": fmt, **meta}
-    model = STM(config)
     _strict_load(model, sd, p)
     model = model.to(resolve_device(device)).eval()
     model.checkpoint = CheckpointInfo(str(p), fmt, config, meta, notes)
@@ -309,8 +394,11 @@ def load_backbone_weights(model: STM, path: str | os.PathLike) -> list[str]:
         the names of the file's keys that were not used.
 
     Raises:
-        CheckpointError: a needed key is missing or a shape does not fit.
+        CheckpointError: a needed key is missing or a shape does not fit, or
+            ``model`` is not an STM.
     """
+    if not isinstance(model, STM):
+        raise CheckpointError(f"backbone weights initialise an STM, not a {type(model).__name__}", path)
     lite = model.config.backbone == LITE0
     if str(path) == IMAGENET:
         if not lite:

@@ -1,7 +1,7 @@
 """What is known about a loaded checkpoint: :class:`CheckpointInfo` (``model.checkpoint``).
 
-Below both the network (:mod:`erfkit.model.stm`, which types its ``checkpoint``
-attribute with it) and the loader (:mod:`erfkit.model.checkpoint`, which fills it).
+Below both networks (:mod:`erfkit.model.stm` and :mod:`erfkit.model.xmem`, which
+type their ``checkpoint`` attribute with it) and the loader (:mod:`erfkit.model.checkpoint`, which fills it).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from ..data.letterbox import PAPER_SIZE, InputSize, parse_size
 from ..errors import CheckpointError, ConfigError
-from .presets import ModelConfig
+from .presets import ModelConfig, XMemConfig
 
 __all__ = ["CheckpointInfo", "file_sha256", "MODEL_FILE"]
 
@@ -35,8 +35,10 @@ class CheckpointInfo:
 
     Attributes:
         path: the file read.
-        format: ``"erfkit"``, ``"stm-official"`` or ``"stm-training"``.
-        config: the architecture.
+        format: ``"erfkit"``, ``"stm-official"``, ``"stm-training"`` or
+            ``"xmem-released"``.
+        config: the architecture (:class:`ModelConfig` of an STM,
+            :class:`XMemConfig` of an XMem).
         metadata: our metadata (training mode, data, step, seed, metrics ...),
             or what the foreign file carried (``epoch``, ``max_skip``).
         notes: what the loader filled in or ignored (e.g. default mean/std).
@@ -44,7 +46,7 @@ class CheckpointInfo:
 
     path: str
     format: str
-    config: ModelConfig
+    config: ModelConfig | XMemConfig
     metadata: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     _sha256: str | None = field(default=None, repr=False)
@@ -63,12 +65,13 @@ class CheckpointInfo:
         Our checkpoints record it (metadata ``input_size``: ``"HxW"`` or
         ``"native"``); the authors' STM-Training checkpoints mean 240x427 (their
         training and test size); the released STM weights mean native (their
-        DAVIS evaluation runs at 480p).  Our checkpoints without the key are
-        taken as native.
+        DAVIS evaluation runs at 480p), and so do XMem's (its evaluation resizes
+        the shorter side to 480: DAVIS's own size).  Our checkpoints without the
+        key are taken as native.
         """
         if self.format == "stm-training":
             return PAPER_SIZE
-        if self.format == "stm-official":
+        if self.format in ("stm-official", "xmem-released"):
             return None
         try:
             return parse_size(self.metadata.get("input_size", "native"))

@@ -9,7 +9,8 @@ from typing import Any, Literal
 from ..errors import ConfigError
 from .resnet import BACKBONES
 
-__all__ = ["ModelConfig", "MODEL_PRESETS", "model_config", "encoder_channels", "LITE0", "LITE0_STAGES"]
+__all__ = ["ModelConfig", "MODEL_PRESETS", "model_config", "encoder_channels", "LITE0", "LITE0_STAGES",
+           "XMemConfig", "XMEM_PRESETS", "xmem_config"]
 
 #: The EfficientNet-Lite0 backbone (:mod:`erfkit.model.efficientnet`), beside the ResNets of ``BACKBONES``.
 LITE0 = "efficientnet-lite0"
@@ -66,6 +67,10 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def describe(self) -> str:
+        """The architecture in a few words (``erfkit info``)."""
+        return f"backbone {self.backbone}, third input {self.extra_input}"
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
         known = {f.name for f in dataclasses.fields(cls)}
@@ -92,7 +97,98 @@ def model_config(name: str | ModelConfig, **overrides: Any) -> ModelConfig:
     if isinstance(name, ModelConfig):
         base = name
     else:
+        if name in XMEM_PRESETS:
+            raise ConfigError(f"{name!r} is an XMem preset, not an STM one (see xmem_config, build_model)")
         if name not in MODEL_PRESETS:
-            raise ConfigError(f"unknown model {name!r}; choose from {', '.join(MODEL_PRESETS)}")
+            known = ", ".join([*MODEL_PRESETS, *XMEM_PRESETS])
+            raise ConfigError(f"unknown model {name!r}; choose from {known}")
         base = MODEL_PRESETS[name]
+    return dataclasses.replace(base, **overrides) if overrides else base
+
+
+# ----------------------------------------------------------------------- XMem
+@dataclass(frozen=True)
+class XMemConfig:
+    """Architecture of an XMem (Cheng & Schwing, ECCV 2022), :class:`erfkit.model.xmem.XMem`.
+
+    The released network is ``XMemConfig()``: a ResNet-50 key encoder, a
+    ResNet-18 value encoder, keys 64, values 512, sensory memory 64.  The
+    decoder widths, fixed in XMem's code, are fields here so that a narrow
+    network (``xmem-tiny``) can be built for tests.
+
+    Attributes:
+        name: preset name, recorded in checkpoints.
+        key_backbone: a key of :data:`erfkit.model.resnet.BACKBONES`; the key
+            encoder uses its first three stages (f4, f8, f16).
+        value_backbone: the same for the value encoder, whose first convolution
+            takes 5 channels (frame, own mask, the other objects' masks).
+        key_dim: key channels ``Ck`` (XMem: 64).
+        value_dim: value channels ``Cv`` (XMem: 512).
+        hidden_dim: sensory memory channels ``Ch`` (XMem: 64); ``0`` disables it.
+        decoder_dims: the decoder's channels at stride 16, 8 and 4 (XMem: 512, 256, 256).
+        hidden_update_dim: channels the decoder's hidden update maps its three
+            scales to (XMem: 256).
+        size_multiple: frames are padded to a multiple of this (16: the encoders' stride).
+    """
+
+    name: str = "custom"
+    key_backbone: str = "resnet50"
+    value_backbone: str = "resnet18"
+    key_dim: int = 64
+    value_dim: int = 512
+    hidden_dim: int = 64
+    decoder_dims: tuple[int, int, int] = (512, 256, 256)
+    hidden_update_dim: int = 256
+    size_multiple: int = 16
+
+    def __post_init__(self) -> None:
+        for f in ("key_backbone", "value_backbone"):
+            if getattr(self, f) not in BACKBONES:
+                raise ConfigError(f"unknown {f} {getattr(self, f)!r}; choose from {sorted(BACKBONES)}")
+        object.__setattr__(self, "decoder_dims", tuple(int(d) for d in self.decoder_dims))
+        if len(self.decoder_dims) != 3:
+            raise ConfigError(f"decoder_dims needs 3 widths (stride 16, 8, 4), not {len(self.decoder_dims)}")
+        for f in ("key_dim", "value_dim", "hidden_update_dim", "size_multiple"):
+            if int(getattr(self, f)) <= 0:
+                raise ConfigError(f"{f} must be positive")
+        if self.hidden_dim < 0 or min(self.decoder_dims) <= 0:
+            raise ConfigError("hidden_dim must be >= 0 and decoder_dims positive")
+        # CBAM's channel gate reduces its input 16 times
+        if min(self.value_dim, self.decoder_dims[0]) < 16:
+            raise ConfigError("value_dim and decoder_dims[0] must be at least 16 (CBAM's reduction)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        """The architecture in a few words (``erfkit info``)."""
+        return (f"key encoder {self.key_backbone}, value encoder {self.value_backbone}, "
+                f"key {self.key_dim}, value {self.value_dim}, hidden {self.hidden_dim}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "XMemConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown XMem config fields {sorted(unknown)}")
+        return cls(**d)
+
+
+#: ``xmem`` is the released network (about 62.2 M parameters); ``xmem-tiny`` a
+#: narrow one on the ``resnet-tiny`` trunk for tests (seconds on a CPU).
+XMEM_PRESETS: dict[str, XMemConfig] = {
+    "xmem": XMemConfig("xmem"),
+    "xmem-tiny": XMemConfig("xmem-tiny", "resnet-tiny", "resnet-tiny", key_dim=16, value_dim=32, hidden_dim=16,
+                            decoder_dims=(32, 16, 16), hidden_update_dim=16),
+}
+
+
+def xmem_config(name: str | XMemConfig, **overrides: Any) -> XMemConfig:
+    """The XMem preset ``name`` (or a given config) with ``overrides`` applied."""
+    if isinstance(name, XMemConfig):
+        base = name
+    else:
+        if name not in XMEM_PRESETS:
+            raise ConfigError(f"unknown XMem model {name!r}; choose from {', '.join(XMEM_PRESETS)}")
+        base = XMEM_PRESETS[name]
     return dataclasses.replace(base, **overrides) if overrides else base
