@@ -21,6 +21,8 @@ _EXPORTS = {
     # model
     "build_model": "erfkit.model",
     "STM": "erfkit.model",
+    "XMem": "erfkit.model",
+    "XMemConfig": "erfkit.model",
     "Memory": "erfkit.model",
     "ModelConfig": "erfkit.model",
     "MODEL_PRESETS": "erfkit.model",
@@ -36,6 +38,8 @@ _EXPORTS = {
     "SynthConfig": "erfkit.data",
     # inference
     "VideoPredictor": "erfkit.inference",
+    "XMemPredictor": "erfkit.inference",
+    "XMemMemoryConfig": "erfkit.inference",
     "FrameResult": "erfkit.inference",
     "GCConfig": "erfkit.inference",
     "segment_sequence": "erfkit.inference",

@@ -35,6 +35,7 @@ correction and :attr:`VideoPredictor.memory_masks` all live on the canvas.
 
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
@@ -51,7 +52,7 @@ from ..model.stm import STM, Memory
 from ..tensors import class_index, frame_tensor, onehot
 from .correction import GCConfig, Reference, gradient_correction
 
-__all__ = ["VideoPredictor", "Propagator", "FrameResult", "MEMORY_STRATEGIES", "MAX_OBJECT_ID"]
+__all__ = ["VideoPredictor", "Propagator", "FrameResult", "MEMORY_STRATEGIES", "MAX_OBJECT_ID", "model_propagator"]
 
 MEMORY_STRATEGIES = ("first", "previous", "first+previous", "mem")
 #: object ids must lie in 1..254 (0 is the background, 255 "void").
@@ -143,8 +144,32 @@ class Propagator:
 
 
 
+def model_propagator(model) -> type[Propagator] | None:
+    """The propagator ``model``'s class names (attribute ``propagator``, ``"module:Class"``), or ``None``.
+
+    A network below the inference layer cannot import its predictor; it names it.
+    """
+    name = getattr(type(model), "propagator", None)
+    if name is None:
+        return None
+    module, _, attr = str(name).partition(":")
+    try:
+        found = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"{type(model).__name__} names the propagator {name!r}, which does not exist ({e})") from e
+    if not (isinstance(found, type) and issubclass(found, Propagator)):
+        raise ConfigError(f"{type(model).__name__} names {name!r} as its propagator, which is not a Propagator")
+    return found
+
+
 class VideoPredictor(Propagator):
     """Segments one video frame by frame.
+
+    A model class may name its own propagator (class attribute ``propagator``,
+    ``"module:Class"``, e.g. :class:`~erfkit.model.XMem`'s
+    :class:`~erfkit.inference.XMemPredictor`): ``VideoPredictor(model, ...)``
+    then returns that class built with the same arguments, which refuses the
+    options below that do not apply to it.
 
     Args:
         model: an :class:`~erfkit.model.STM` (e.g. from :func:`erfkit.load_checkpoint`).
@@ -168,6 +193,16 @@ class VideoPredictor(Propagator):
     The predictor computes in the model's dtype: a float64 model gets float64
     frames and masks.
     """
+
+    def __new__(cls, model=None, *args, **kwargs):
+        own = model_propagator(model)
+        if own is None or issubclass(cls, own):
+            return super().__new__(cls)
+        if issubclass(own, cls):
+            return super().__new__(own)  # Python then runs own.__init__
+        if cls is not VideoPredictor:
+            raise ConfigError(f"{cls.__name__} cannot run a {type(model).__name__}; it runs with {own.__name__}")
+        return own(model, *args, **kwargs)  # not a VideoPredictor: Python calls no __init__ on it
 
     def __init__(self, model: STM, *, memory: str = "mem", mem_every: int = 5,
                  max_memory_frames: int | None = None, gc: GCConfig | None = None,

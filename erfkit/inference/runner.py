@@ -15,7 +15,7 @@ from ..data.masks import write_mask
 from ..data.video import VideoSequence
 from ..errors import DataError
 from ..files import atomic_write_json
-from .predictor import VideoPredictor
+from .predictor import Propagator
 
 __all__ = ["SegmentStats", "segment_sequence", "segment_dataset", "RUN_MANIFEST"]
 
@@ -36,12 +36,13 @@ class SegmentStats:
         return self.frames / self.seconds if self.seconds > 0 else float("nan")
 
 
-def segment_sequence(predictor: VideoPredictor, sequence: VideoSequence, out_dir: str | os.PathLike | None,
+def segment_sequence(predictor: Propagator, sequence: VideoSequence, out_dir: str | os.PathLike | None,
                      *, progress: bool = False, keep: bool = False) -> tuple[SegmentStats, list]:
-    """Segment one video (:meth:`VideoPredictor.propagate`) and write one indexed PNG per frame.
+    """Segment one video (:meth:`Propagator.propagate`) and write one indexed PNG per frame.
 
     Args:
-        predictor: a :class:`VideoPredictor` (reset here).
+        predictor: a :class:`VideoPredictor` (STM), an :class:`~erfkit.inference.XMemPredictor`
+            or any other :class:`Propagator` (reset here).
         sequence: the video; its prompts give the objects.
         out_dir: folder for ``<frame>.png`` (``None``: write nothing).
         progress: show a per-frame progress bar.
@@ -80,7 +81,7 @@ def _complete(sequence: VideoSequence, out_dir: Path) -> bool:
     return out_dir.is_dir() and all((out_dir / f"{n}.png").is_file() for n in sequence.frame_names)
 
 
-def segment_dataset(predictor: VideoPredictor, sequences: Iterable[VideoSequence], out_root: str | os.PathLike,
+def segment_dataset(predictor: Propagator, sequences: Iterable[VideoSequence], out_root: str | os.PathLike,
                     *, progress: bool = True, overwrite: bool = False, total: int | None = None) -> SegmentStats:
     """Segment many videos into ``out_root/<sequence>/<frame>.png``.
 
