@@ -20,7 +20,7 @@ from erfkit.model.checkpoint import save_checkpoint
 
 # Default thread settings (issue 30.5): one process computes on all the cores, torchrun's on a share of them.
 ENV = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"} | {"OMP_WAIT_POLICY": "PASSIVE"}
-SETTINGS = ["--methods", "cycle,classic", "--steps", "3", "--batch-size", "3", "--metrics-every", "4",
+SETTINGS = ["--methods", "cycle,classic", "--steps", "3", "--batch-size", "2", "--metrics-every", "4",
             "--sanity-every", "4"]
 # A trained checkpoint: its maps are where rounding differences between thread counts showed (sanity 0.0540 vs
 # 0.0541, energy off by 13%); a random one's barely move.
@@ -29,7 +29,9 @@ TRAINED = Path(__file__).resolve().parents[2] / "checkpoints" / "stm-tiny-cyclic
 
 @pytest.fixture(scope="module")
 def setup(tiny_synth):
-    names = DavisDataset(tiny_synth, "val").names[:2]
+    """One video of 8 frames: four units of 2 frames, two for each of two ranks (the runs are at the
+    checkpoint's 240x427, where the thread counts' rounding shows: at the file's 64x112 it does not)."""
+    names = DavisDataset(tiny_synth, "val").names[:1]
     return tiny_synth, TRAINED, names
 
 
@@ -86,7 +88,7 @@ def test_refusals_are_one_line(reference, setup, tmp_path, capsys):
     cases = [(_cmd(data, ckpt, names, reference)[:-len(SETTINGS)] + [*SETTINGS[:2], "--steps", "4", *SETTINGS[4:]],
               "settings differ (steps)"),
              (["erf", "--checkpoint", str(other), *_cmd(data, ckpt, names, reference)[3:]], "another checkpoint"),
-             (_cmd(data, ckpt, names[:1], reference), "sequences differs"),
+             (_cmd(data, ckpt, DavisDataset(data, "val").names[:2], reference), "sequences differs"),
              (_cmd(data, ckpt, ["nope"], tmp_path / "x"), "not in split 'val': nope")]
     before = (reference / "metrics.csv").read_text()
     for args, fragment in cases:
