@@ -61,7 +61,7 @@ def run_names(names: str, *, data: str | None, baseline: str, cyclic: str, out: 
 
     from ..data.synth import default_synth_root, make_synth
     from ..experiments.paper import experiment_names, write_all
-    from ..model.checkpoint import load_checkpoint
+    from ..model.checkpoint import load_stm
 
     wanted = experiment_names(names)  # unknown names fail before anything is loaded
     seqs: int | list[str] | None = None
@@ -71,8 +71,8 @@ def run_names(names: str, *, data: str | None, baseline: str, cyclic: str, out: 
     if data is None and not (root / "ImageSets").is_dir():
         print(f"making the default synthetic benchmark in {root} ...", flush=True)
         make_synth(root, "default", force=root.exists())
-    b = load_checkpoint(baseline, device=device)
-    c = load_checkpoint(cyclic, device=device)
+    b = load_stm(baseline, "erfkit experiment", device=device)
+    c = load_stm(cyclic, "erfkit experiment", device=device)
     written = write_all(root, b, c, out, small=small, split=split, only=wanted, sequences=seqs)
     if list_paths:
         for p in written:

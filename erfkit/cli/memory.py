@@ -53,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
     from ..data.davis import DavisDataset
     from ..explain.temporal import temporal_attribution
     from ..files import atomic_write_json
-    from ..model.checkpoint import load_checkpoint
+    from ..model.checkpoint import load_stm
     from ..viz.style import paper_style, save_figure
     from ..viz.temporal import draw_memory_read
 
     point = parse_point(args.point)
     video = DavisDataset(args.data, args.split)[args.sequence]
-    model = load_checkpoint(args.checkpoint, device=args.device)
+    model = load_stm(args.checkpoint, "erfkit memory", device=args.device)
     a = temporal_attribution(model, video, args.frame, args.object, size=args.size, point=point)
     print(f"{video.name}, frame {video.frame_name(a.frame)}, object {a.object_id}: J = {a.j:.3f} "
           f"(against the {a.reference}; share over the {a.region})")

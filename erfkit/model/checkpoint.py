@@ -58,6 +58,7 @@ __all__ = [
     "file_sha256",
     "resolve_checkpoint_path",
     "checkpoint_input_size",
+    "load_stm",
 ]
 
 FORMAT_NAME = "erfkit-checkpoint"
@@ -431,3 +432,16 @@ def load_backbone_weights(model: STM, path: str | os.PathLike) -> list[str]:
             for k in wanted:
                 own[f"{enc}.{k}"].copy_(mapped[k])
     return unused
+
+
+def load_stm(path: str | os.PathLike, purpose: str, *, device: str | torch.device | None = "cpu") -> STM:
+    """:func:`load_checkpoint`, for what only an STM can do so far (the explanations: issue 29).
+
+    Raises:
+        CheckpointError: ``path`` holds another family (an XMem), naming ``purpose`` and what works on it.
+    """
+    model = load_checkpoint(path, device=device)
+    if not isinstance(model, STM):
+        raise CheckpointError(f"{path}: an {type(model).__name__} checkpoint; {purpose} works on STM checkpoints "
+                              "only so far (on XMem: erfkit segment and erfkit info, docs/xmem.md)")
+    return model
