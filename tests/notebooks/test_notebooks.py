@@ -1,7 +1,7 @@
 """The notebooks run top to bottom on small settings and write their figures.
 
 They use the shipped checkpoints and the default synthetic benchmark, shortened
-for the test (made here once: 2 train and 3 val videos of 12 frames at the
+for the test (made here once: 2 train and 3 val videos of 8 frames at the
 default 240x427; the notebooks' cost is per frame).  The test injects its paths
 right after the cell tagged "parameters", as papermill does.
 """
@@ -31,7 +31,7 @@ NOTEBOOKS = {
 
 @pytest.fixture(scope="session")
 def default_synth(tmp_path_factory) -> Path:
-    short = dataclasses.replace(SYNTH_PRESETS["default"], train_videos=2, val_videos=3, frames=12)
+    short = dataclasses.replace(SYNTH_PRESETS["default"], train_videos=2, val_videos=3, frames=8)
     return make_synth(tmp_path_factory.mktemp("default") / "synth", short, progress=False)
 
 
