@@ -1,4 +1,4 @@
-"""XMem's working / long-term / sensory memory on random tensors (parity with XMem's own code: /work/scratch)."""
+"""XMem's working / long-term / sensory memory on random tensors (parity with XMem's own code: docs/xmem.md)."""
 
 from __future__ import annotations
 

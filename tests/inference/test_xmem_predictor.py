@@ -1,6 +1,6 @@
 """XMem's predictor on the tiny XMem: padding, given masks, late objects, consolidation, dtype, dispatch, CLI.
 
-Parity with XMem's own evaluation on real frames: /work/scratch/xmem_parity_video.py (outside the project).
+Parity with XMem's own evaluation on real frames was checked outside the project (docs/xmem.md says how).
 """
 
 from __future__ import annotations
