@@ -10,8 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..tensors import class_index
-from .predictor import Propagator
+from .predictor import Propagator, object_labels
 
 __all__ = ["CopyFirst"]
 
@@ -56,5 +55,4 @@ class CopyFirst(Propagator):
 
     def labels(self, probs: torch.Tensor) -> np.ndarray:
         """``[K+1, H, W]`` -> ``[H, W]`` uint8 object ids."""
-        ids = torch.tensor([0, *self._ids], dtype=torch.uint8)
-        return ids[class_index(probs, 0)].numpy()
+        return object_labels(probs, self._ids)

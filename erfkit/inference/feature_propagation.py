@@ -24,8 +24,7 @@ from ..errors import DataError
 from ..model.efficientnet import EfficientNetLite, load_lite0_state_dict
 from ..model.presets import LITE0_STAGES
 from ..model.stm import pad_to_multiple
-from ..tensors import class_index
-from .predictor import Propagator
+from .predictor import Propagator, object_labels
 
 __all__ = ["FeaturePropagation"]
 
@@ -128,5 +127,4 @@ class FeaturePropagation(Propagator):
 
     def labels(self, probs: torch.Tensor) -> np.ndarray:
         """``[K+1, H, W]`` -> ``[H, W]`` uint8 object ids."""
-        ids = torch.tensor([0, *self._ids], dtype=torch.uint8)
-        return ids[class_index(probs, 0).cpu()].numpy()
+        return object_labels(probs, self._ids)

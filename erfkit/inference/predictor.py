@@ -52,7 +52,8 @@ from ..model.stm import STM, Memory
 from ..tensors import class_index, frame_tensor, onehot
 from .correction import GCConfig, Reference, gradient_correction
 
-__all__ = ["VideoPredictor", "Propagator", "FrameResult", "MEMORY_STRATEGIES", "MAX_OBJECT_ID", "model_propagator"]
+__all__ = ["VideoPredictor", "Propagator", "FrameResult", "MEMORY_STRATEGIES", "MAX_OBJECT_ID", "model_propagator",
+           "given_objects", "object_labels"]
 
 MEMORY_STRATEGIES = ("first", "previous", "first+previous", "mem")
 #: object ids must lie in 1..254 (0 is the background, 255 "void").
@@ -95,6 +96,45 @@ class _State:
     references: list[tuple[list[int], Reference]] = field(default_factory=list)
     box: Letterbox | None = None  # the file's size and where it lies on the network's canvas
     cache: Memory | None = None
+
+
+def given_objects(mask: np.ndarray | None, size: tuple[int, int], frame: int, tracked: list[int],
+                  max_objects: int | None) -> list[int]:
+    """The object ids a frame's mask gives, ascending (``[]`` without a mask or objects), checked.
+
+    Args:
+        mask: ``[H, W]`` object ids (0 background, 255 void), or ``None``.
+        size: the frame's ``(H, W)``.
+        frame: the frame's index (for the error).
+        tracked: the ids already tracked (they count towards ``max_objects``).
+        max_objects: the most objects allowed (``None``: no bound).
+
+    Raises:
+        DataError: a mask of another shape or size, an id outside 1..254, too many objects.
+    """
+    if mask is None:
+        return []
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise DataError(f"a mask is [H, W], got shape {mask.shape}")
+    if mask.shape != size:
+        raise DataError(f"mask is {mask.shape[1]}x{mask.shape[0]} but frame {frame} is {size[1]}x{size[0]}")
+    ids = [int(v) for v in np.unique(mask) if v not in (0, 255)]
+    if not ids:
+        return []
+    if min(ids) < 0 or max(ids) > MAX_OBJECT_ID:
+        bad = min(ids) if min(ids) < 0 else max(ids)
+        raise DataError(f"object id {bad} outside 1..{MAX_OBJECT_ID} (255 is void)")
+    total = len(set(tracked) | set(ids))
+    if max_objects is not None and total > max_objects:
+        raise DataError(f"{total} objects, more than the {max_objects} allowed", option="max_objects")
+    return ids
+
+
+def object_labels(probs: torch.Tensor, ids: list[int]) -> np.ndarray:
+    """``[K+1, H, W]`` probabilities over ``[background, *ids]`` -> ``[H, W]`` uint8 object ids."""
+    table = torch.tensor([0, *ids], dtype=torch.uint8, device=probs.device)
+    return table[class_index(probs, 0)].cpu().numpy()
 
 
 class Propagator:
@@ -309,7 +349,7 @@ class VideoPredictor(Propagator):
             raise DataError(f"frame {s.t} is {size[1]}x{size[0]} but the video started at {fw}x{fh}")
         box = s.box
         x = box.image(x)
-        given = self._new_objects(mask, size)
+        given = given_objects(mask, size, s.t, s.ids, self.max_objects)
         if not s.ids and not given:
             raise DataError("the first frame needs a mask with at least one object")
         if s.ids and (s.entries or s.temporary is not None):
@@ -347,30 +387,9 @@ class VideoPredictor(Propagator):
 
     def labels(self, probs: torch.Tensor) -> np.ndarray:
         """``[K+1, H, W]`` probabilities -> ``[H, W]`` uint8 object ids."""
-        ids = torch.tensor([0] + self._s.ids, dtype=torch.uint8, device=probs.device)
-        return ids[class_index(probs, 0)].cpu().numpy()
+        return object_labels(probs, self._s.ids)
 
     # --------------------------------------------------------------- helpers
-    def _new_objects(self, mask: np.ndarray | None, size: tuple[int, int]) -> list[int]:
-        if mask is None:
-            return []
-        mask = np.asarray(mask)
-        if mask.ndim != 2:
-            raise DataError(f"a mask is [H, W], got shape {mask.shape}")
-        if mask.shape != size:
-            raise DataError(f"mask is {mask.shape[1]}x{mask.shape[0]} but frame {self._s.t} is {size[1]}x{size[0]}")
-        ids = [int(v) for v in np.unique(mask) if v not in (0, 255)]
-        if not ids:
-            return []
-        if min(ids) < 0 or max(ids) > MAX_OBJECT_ID:
-            bad = min(ids) if min(ids) < 0 else max(ids)
-            raise DataError(f"object id {bad} outside 1..{MAX_OBJECT_ID} (255 is void)")
-        total = len(set(self._s.ids) | set(ids))
-        if self.max_objects is not None and total > self.max_objects:
-            raise DataError(f"{total} objects, more than the {self.max_objects} allowed",
-                            option="max_objects")
-        return ids
-
     def _apply_given(self, x: torch.Tensor, probs: torch.Tensor, mask: np.ndarray, given: list[int]) -> torch.Tensor:
         """Add new objects; where the mask labels an object, the output is that object."""
         s = self._s

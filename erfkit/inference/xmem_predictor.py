@@ -67,8 +67,8 @@ from ..errors import ConfigError, DataError
 from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import pad_to_multiple, soft_aggregate
 from ..model.xmem import XMem, unpad
-from ..tensors import class_index, frame_tensor
-from .predictor import MAX_OBJECT_ID, Propagator
+from ..tensors import frame_tensor
+from .predictor import Propagator, given_objects, object_labels
 from .xmem_memory import FramePlan, MemoryWeights, XMemMemory, XMemMemoryConfig, XMemSchedule
 
 __all__ = ["XMemPredictor", "STM_ONLY_OPTIONS"]
@@ -228,7 +228,7 @@ class XMemPredictor(Propagator):
             s.size = size  # type: ignore[assignment]
         elif size != s.size:
             raise DataError(f"frame {s.t} is {size[1]}x{size[0]} but the video started at {s.size[1]}x{s.size[0]}")
-        given = self._given_objects(mask, size)  # type: ignore[arg-type]
+        given = given_objects(mask, size, s.t, s.ids, self.max_objects)  # type: ignore[arg-type]
         if not s.ids and not given:
             raise DataError("the first frame needs a mask with at least one object")
         ids = s.ids + [o for o in given if o not in s.ids]
@@ -265,28 +265,9 @@ class XMemPredictor(Propagator):
 
     def labels(self, probs: torch.Tensor) -> np.ndarray:
         """``[K+1, H, W]`` probabilities -> ``[H, W]`` uint8 object ids."""
-        ids = torch.tensor([0] + self._s.ids, dtype=torch.uint8, device=probs.device)
-        return ids[class_index(probs, 0)].cpu().numpy()
+        return object_labels(probs, self._s.ids)
 
     # --------------------------------------------------------------- helpers
-    def _given_objects(self, mask: np.ndarray | None, size: tuple[int, int]) -> list[int]:
-        """The object ids a mask gives, ascending (``[]`` without a mask or objects)."""
-        if mask is None:
-            return []
-        mask = np.asarray(mask)
-        if mask.ndim != 2:
-            raise DataError(f"a mask is [H, W], got shape {mask.shape}")
-        if mask.shape != size:
-            raise DataError(f"mask is {mask.shape[1]}x{mask.shape[0]} but frame {self._s.t} is {size[1]}x{size[0]}")
-        ids = [int(v) for v in np.unique(mask) if v not in (0, 255)]
-        if ids and (min(ids) < 0 or max(ids) > MAX_OBJECT_ID):
-            bad = min(ids) if min(ids) < 0 else max(ids)
-            raise DataError(f"object id {bad} outside 1..{MAX_OBJECT_ID} (255 is void)")
-        total = len(set(self._s.ids) | set(ids))
-        if self.max_objects is not None and total > self.max_objects:
-            raise DataError(f"{total} objects, more than the {self.max_objects} allowed", option="max_objects")
-        return ids
-
     def _with_given(self, probs: torch.Tensor | None, mask: np.ndarray, given: list[int],
                     ids: list[int]) -> torch.Tensor:
         """The frame's probabilities ``[1, K+1, H, W]`` (padded) once the given mask is laid over the prediction.
