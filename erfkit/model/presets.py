@@ -27,8 +27,24 @@ def encoder_channels(backbone: str) -> tuple[int, int, int]:
     return bb.channels(1), bb.channels(2), bb.channels(3)
 
 
+class _Stored:
+    """A config dataclass as it is stored in a checkpoint's metadata: a dict of its fields."""
+
+    _kind = "model"  # in the error on an unknown field
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        if unknown:
+            raise ConfigError(f"unknown {cls._kind} config fields {sorted(unknown)}")
+        return cls(**d)
+
+
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_Stored):
     """Architecture of an STM.
 
     Attributes:
@@ -64,20 +80,9 @@ class ModelConfig:
             if int(getattr(self, f)) <= 0:
                 raise ConfigError(f"{f} must be positive")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     def describe(self) -> str:
         """The architecture in a few words (``erfkit info``)."""
         return f"backbone {self.backbone}, third input {self.extra_input}"
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown model config fields {sorted(unknown)}")
-        return cls(**d)
 
 
 #: ``stm-r50`` is the paper's model; ``stm-r18`` the authors' lighter one;
@@ -108,7 +113,7 @@ def model_config(name: str | ModelConfig, **overrides: Any) -> ModelConfig:
 
 # ----------------------------------------------------------------------- XMem
 @dataclass(frozen=True)
-class XMemConfig:
+class XMemConfig(_Stored):
     """Architecture of an XMem (Cheng & Schwing, ECCV 2022), :class:`erfkit.model.xmem.XMem`.
 
     The released network is ``XMemConfig()``: a ResNet-50 key encoder, a
@@ -130,6 +135,8 @@ class XMemConfig:
             scales to (XMem: 256).
         size_multiple: frames are padded to a multiple of this (16: the encoders' stride).
     """
+
+    _kind = "XMem"
 
     name: str = "custom"
     key_backbone: str = "resnet50"
@@ -157,21 +164,11 @@ class XMemConfig:
         if min(self.value_dim, self.decoder_dims[0]) < 16:
             raise ConfigError("value_dim and decoder_dims[0] must be at least 16 (CBAM's reduction)")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     def describe(self) -> str:
         """The architecture in a few words (``erfkit info``)."""
         return (f"key encoder {self.key_backbone}, value encoder {self.value_backbone}, "
                 f"key {self.key_dim}, value {self.value_dim}, hidden {self.hidden_dim}")
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "XMemConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown XMem config fields {sorted(unknown)}")
-        return cls(**d)
 
 
 #: ``xmem`` is the released network (about 62.2 M parameters); ``xmem-tiny`` a
