@@ -46,6 +46,13 @@ def _features(model: XMem, n: int = B):
     return frame, model.encode_key(frame)
 
 
+def _decoder_inputs(model: XMem):
+    """The key encoder's ``f16, f8, f4`` of a random frame, and a random read-out and sensory memory of K objects."""
+    _, (_, _, _, f16, f8, f4) = _features(model)
+    cfg = model.config
+    return (f16, f8, f4), torch.randn(B, K, cfg.value_dim, h, w), torch.randn(B, K, cfg.hidden_dim, h, w)
+
+
 # ------------------------------------------------------------------ presets
 def test_presets_sit_beside_the_stm_presets():
     assert set(XMEM_PRESETS) == {"xmem", "xmem-tiny"}
@@ -95,10 +102,7 @@ def test_encode_value_shapes_and_deep_update(tiny, objects):
 
 
 def test_segment_shapes(tiny):
-    cfg = tiny.config
-    _, (_, _, _, f16, f8, f4) = _features(tiny)
-    readout = torch.randn(B, K, cfg.value_dim, h, w)
-    hidden = torch.randn(B, K, cfg.hidden_dim, h, w)
+    (f16, f8, f4), readout, hidden = _decoder_inputs(tiny)
     with torch.no_grad():
         new_hidden, logits, prob = tiny.segment((f16, f8, f4), readout, hidden)
         assert new_hidden.shape == hidden.shape
@@ -115,10 +119,7 @@ def test_segment_shapes(tiny):
 
 def test_objects_are_decoded_independently(tiny):
     """Batched over objects = one object at a time (they meet only in the aggregation)."""
-    cfg = tiny.config
-    _, (_, _, _, f16, f8, f4) = _features(tiny)
-    readout = torch.randn(B, K, cfg.value_dim, h, w)
-    hidden = torch.randn(B, K, cfg.hidden_dim, h, w)
+    (f16, f8, f4), readout, hidden = _decoder_inputs(tiny)
     with torch.no_grad():
         all_h, all_logits = tiny.decoder(f16, f8, f4, hidden, readout)
         for k in range(K):
