@@ -244,7 +244,7 @@ class XMemPredictor(Propagator):
                 readout, s.weights = memory.match_memory(key, selection, weights=True)
             else:
                 readout = memory.match_memory(key, selection)
-            hidden, _, probs = model.segment((f16, f8, f4), readout, memory.hidden, h_out=plan.normal_update,
+            hidden, _, probs = model.decode((f16, f8, f4), readout, memory.hidden, h_out=plan.normal_update,
                                              strip_bg=False)
             if plan.normal_update and hidden is not None:
                 memory.hidden = hidden

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from .memory_model import MemoryModel, soft_aggregate
 from .efficientnet import LITE0_MEAN, LITE0_STD, EfficientNetLite, SameConv2d
 from .presets import LITE0_STAGES, ModelConfig, encoder_channels
 from .resnet import BACKBONES, ResNet
@@ -59,26 +60,6 @@ def _crop(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
     return x[..., top : h - bottom, left : w - right]
 
 
-def soft_aggregate(probs: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-    """Merge per-object foreground probabilities into one set of logits.
-
-    ``bg = prod_o (1 - p_o)``; ``q = clamp([bg, p_1..p_K], 1e-7, 1 - 1e-7)``;
-    the result is ``log(q / (1 - q))``, whose softmax over channels is the final
-    distribution.
-
-    Args:
-        probs: ``[B, K, H, W]`` foreground probability of each object.
-        valid: ``[B, K]`` bool; slots that hold no object contribute nothing.
-
-    Returns:
-        logits ``[B, K+1, H, W]`` (channel 0 is the background).
-    """
-    if valid is not None:
-        probs = probs * valid[:, :, None, None].to(probs.dtype)
-    bg = torch.prod(1 - probs, dim=1, keepdim=True)
-    return torch.logit(torch.cat([bg, probs], dim=1), eps=1e-7)  # log(q / (1 - q)), q clamped
-
-
 @dataclass
 class Memory:
     """Keys and values of memorised frames, per object.
@@ -96,8 +77,32 @@ class Memory:
     time_mask: torch.Tensor | None = None
 
     @property
+    def batch(self) -> int:
+        return self.keys.shape[0]
+
+    @property
     def num_frames(self) -> int:
         return self.keys.shape[3]
+
+    @property
+    def num_objects(self) -> int:
+        return self.keys.shape[1]
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return tuple(self.keys.shape[-2:])  # type: ignore[return-value]
+
+    def without(self, frame: int) -> "Memory":
+        """The memory with memory frame ``frame`` (0-based, along ``T``) left out."""
+        keep = [t for t in range(self.num_frames) if t != frame]
+        tm = None if self.time_mask is None else self.time_mask[:, :, keep]
+        return Memory(self.keys[:, :, :, keep], self.values[:, :, :, keep], tm)
+
+    def expand(self, batch: int) -> "Memory":
+        """A batch-1 memory repeated to ``batch`` elements (a view)."""
+        tm = None if self.time_mask is None else self.time_mask.expand(batch, *self.time_mask.shape[1:])
+        return Memory(self.keys.expand(batch, *self.keys.shape[1:]), self.values.expand(batch, *self.values.shape[1:]),
+                      tm)
 
     @staticmethod
     def cat(entries: list["Memory"]) -> "Memory":
@@ -155,6 +160,11 @@ class QueryFeatures:
     def detach(self) -> "QueryFeatures":
         return replace(self, key=self.key.detach(), value=self.value.detach(),
                        skip3=self.skip3.detach(), skip2=self.skip2.detach())
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """``(h, w)``, the stride-16 grid of the padded frame."""
+        return tuple(self.key.shape[-2:])  # type: ignore[return-value]
 
 
 def memory_weights(memory: Memory, query_key: torch.Tensor) -> torch.Tensor:
@@ -415,7 +425,7 @@ class Decoder(nn.Module):
         return F.interpolate(diff, scale_factor=4, mode="bilinear", align_corners=False)
 
 
-class STM(nn.Module):
+class STM(nn.Module, MemoryModel):
     """Space-Time Memory network.
 
     Build one with :func:`erfkit.build_model` (``"stm-r50"``, ``"stm-r18"``,
@@ -433,6 +443,8 @@ class STM(nn.Module):
     """
 
     checkpoint: "CheckpointInfo | None" = None
+    family = "stm"
+    propagator = "erfkit.inference.predictor:VideoPredictor"
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -559,30 +571,13 @@ class STM(nn.Module):
         read = read_memory(memory, q.key, q.value)
         return _crop(self.Decoder.logit_difference(self.Decoder(read, q.skip3, q.skip2)), q.pad)
 
-    def object_probabilities(self, frame: torch.Tensor | QueryFeatures, memory: Memory) -> torch.Tensor:
-        """Each object's foreground probability ``[B, K, H, W]`` (the sigmoid of :meth:`object_logits`)."""
-        return torch.sigmoid(self.object_logits(frame, memory))
+    def memory_weights(self, memory: Memory, query: QueryFeatures) -> torch.Tensor:
+        """The read's weights ``[B, K, T*h*w, h*w]`` (:func:`memory_weights` with the query's key)."""
+        return memory_weights(memory, query.key)
 
-    def segment(
-        self,
-        frame: torch.Tensor | QueryFeatures,
-        memory: Memory,
-        valid: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Segment a frame from memory.
-
-        Args:
-            frame: ``[B, 3, H, W]`` RGB in ``[0, 1]``, or its cached
-                :class:`QueryFeatures` (a ``B == 1`` cache broadcasts to the
-                memory's batch).
-            memory: :class:`Memory` with keys ``[B, K, Ck, T, h, w]``.
-            valid: ``[B, K]`` bool, object slots that hold an object (default: all).
-
-        Returns:
-            logits ``[B, K+1, H, W]`` after soft aggregation (channel 0 is the
-            background); ``logits.softmax(1)`` are the probabilities.
-        """
-        return soft_aggregate(self.object_probabilities(frame, memory), valid)
+    def attribution_layer(self, side: str) -> str:
+        """Grad-CAM's layer: the decoder's last refinement (query) or the memory encoder's stride-8 stage."""
+        return "Decoder.RF2.ResMM" if side == "query" else f"Encoder_M.{self.Encoder_M.stride8}"
 
     def forward(self, frame: torch.Tensor, memory: Memory, valid: torch.Tensor | None = None) -> torch.Tensor:
         """Same as :meth:`segment`."""

@@ -14,8 +14,16 @@ The network's operations mirror XMem's, batched over objects as XMem does:
 * :meth:`XMem.read_memory`: the memory read of training (one softmax over the
   whole memory); inference reads through a memory manager with the functions of
   :mod:`erfkit.model.xmem_memory_ops`;
-* :meth:`XMem.segment`: features, read-out and sensory memory -> new sensory
-  memory, aggregated logits and probabilities.
+* :meth:`XMem.decode` (XMem's ``segment``): features, read-out and sensory
+  memory -> new sensory memory, aggregated logits and probabilities.
+
+XMem also implements erfkit's memory-model interface
+(:class:`~erfkit.model.memory_model.MemoryModel`: :meth:`XMem.memorize`,
+:meth:`XMem.encode_query`, :meth:`XMem.memory_weights`,
+:meth:`XMem.object_logits`, :meth:`XMem.segment`), which every explainer
+uses.  Those take RGB frames in ``[0, 1]`` as STM's do and prepare them
+themselves; "memorise a frame alone" there means what XMem's inference does
+with a video's first frame (see :meth:`XMem.memorize`).
 
 Input normalisation: XMem normalises frames with the ImageNet mean/std in its
 data readers, *before* resizing and padding, and its network takes normalised
@@ -32,12 +40,14 @@ x W/16``, ``Ck``/``Cv``/``Ch`` key/value/sensory-memory channels, ``C16``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .memory_model import MemoryModel, Side
 from .presets import XMemConfig
 from .resnet import BACKBONES, ResNet
 from .stm import IMAGENET_MEAN, IMAGENET_STD, pad_to_multiple, soft_aggregate
@@ -46,7 +56,7 @@ from .xmem_memory_ops import affinity, readout
 if TYPE_CHECKING:
     from .info import CheckpointInfo
 
-__all__ = ["XMem", "XMemConfig", "unpad", "KeyFeatures"]
+__all__ = ["XMem", "XMemConfig", "XMemFrames", "XMemQuery", "XMemStem", "unpad", "KeyFeatures"]
 
 #: What :meth:`XMem.encode_key` returns: key, shrinkage, selection, f16, f8, f4.
 KeyFeatures = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None", torch.Tensor, torch.Tensor,
@@ -364,8 +374,126 @@ class Decoder(nn.Module):
         return new_hidden, logits
 
 
+# ------------------------------------------------- the interface's states
+def _expand(t: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+    return None if t is None else t.expand(batch, *t.shape[1:])
+
+
+def _detach(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.detach()
+
+
+@dataclass
+class XMemQuery:
+    """What :meth:`XMem.segment` needs from a query frame; none of it depends on a mask.
+
+    Attributes:
+        key: ``[B, Ck, h, w]``; selection: ``[B, Ck, h, w]`` (``None`` without one).
+        f16, f8, f4: the key encoder's features ``[B, C16, h, w]``, ``[B, C8, 2h, 2w]``, ``[B, C4, 4h, 4w]``.
+        pad: ``(left, right, top, bottom)`` zeros added around the frame.
+    """
+
+    key: torch.Tensor
+    selection: torch.Tensor | None
+    f16: torch.Tensor
+    f8: torch.Tensor
+    f4: torch.Tensor
+    pad: tuple[int, int, int, int]
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return tuple(self.key.shape[-2:])  # type: ignore[return-value]
+
+    def expand(self, batch: int) -> "XMemQuery":
+        """Broadcast a single frame's features (``B == 1``) to ``batch`` frames without copying."""
+        return replace(self, key=_expand(self.key, batch), selection=_expand(self.selection, batch),
+                       f16=_expand(self.f16, batch), f8=_expand(self.f8, batch), f4=_expand(self.f4, batch))
+
+    def detach(self) -> "XMemQuery":
+        return replace(self, key=self.key.detach(), selection=_detach(self.selection), f16=self.f16.detach(),
+                       f8=self.f8.detach(), f4=self.f4.detach())
+
+
+@dataclass
+class XMemStem:
+    """The mask-independent part of memorising frames: the prepared frame and its key encoding.
+
+    Attributes:
+        image: ``[B, 3, H, W]`` normalised and padded; key: ``[B, Ck, h, w]``;
+        shrinkage: ``[B, 1, h, w]`` (``None`` without one); f16: ``[B, C16, h, w]``.
+    """
+
+    image: torch.Tensor
+    key: torch.Tensor
+    shrinkage: torch.Tensor | None
+    f16: torch.Tensor
+
+
+@dataclass
+class XMemFrames:
+    """Memorised frames of XMem: keys and shrinkage shared by the objects, values and sensory memory per object.
+
+    Attributes:
+        keys: ``[B, Ck, T, h, w]``; shrinkage: ``[B, 1, T, h, w]`` (``None`` without one).
+        values: ``[B, K, Cv, T, h, w]``.
+        hidden: ``[B, K, Ch, h, w]`` the sensory memory a query is decoded with
+            (``None`` when the network has none).
+    """
+
+    keys: torch.Tensor
+    shrinkage: torch.Tensor | None
+    values: torch.Tensor
+    hidden: torch.Tensor | None
+
+    @property
+    def batch(self) -> int:
+        return self.keys.shape[0]
+
+    @property
+    def num_frames(self) -> int:
+        return self.keys.shape[2]
+
+    @property
+    def num_objects(self) -> int:
+        return self.values.shape[1]
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return tuple(self.keys.shape[-2:])  # type: ignore[return-value]
+
+    @staticmethod
+    def cat(entries: list["XMemFrames"]) -> "XMemFrames":
+        """Concatenate along time; the sensory memory is the last entry's (the most recent frame's)."""
+        if len(entries) == 1:
+            return entries[0]
+        shrinkage = (None if entries[0].shrinkage is None
+                     else torch.cat([e.shrinkage for e in entries], dim=2))  # type: ignore[misc]
+        return XMemFrames(torch.cat([e.keys for e in entries], dim=2), shrinkage,
+                          torch.cat([e.values for e in entries], dim=3), entries[-1].hidden)
+
+    def select(self, index: torch.Tensor | list[int]) -> "XMemFrames":
+        """Keep the object slots ``index``."""
+        index = torch.as_tensor(index, device=self.values.device, dtype=torch.long)
+        hidden = None if self.hidden is None else self.hidden.index_select(1, index)
+        return replace(self, values=self.values.index_select(1, index), hidden=hidden)
+
+    def without(self, frame: int) -> "XMemFrames":
+        """The memory with memory frame ``frame`` (0-based, along ``T``) left out (the sensory memory stays)."""
+        keep = [t for t in range(self.num_frames) if t != frame]
+        shrinkage = None if self.shrinkage is None else self.shrinkage[:, :, keep]
+        return replace(self, keys=self.keys[:, :, keep], shrinkage=shrinkage, values=self.values[:, :, :, keep])
+
+    def expand(self, batch: int) -> "XMemFrames":
+        """A batch-1 memory repeated to ``batch`` elements (a view)."""
+        return XMemFrames(_expand(self.keys, batch), _expand(self.shrinkage, batch),  # type: ignore[arg-type]
+                          _expand(self.values, batch), _expand(self.hidden, batch))  # type: ignore[arg-type]
+
+    def detach(self) -> "XMemFrames":
+        return XMemFrames(self.keys.detach(), _detach(self.shrinkage), self.values.detach(), _detach(self.hidden))
+
+
 # -------------------------------------------------------------------- XMem
-class XMem(nn.Module):
+class XMem(nn.Module, MemoryModel):
     """The XMem network.
 
     Build one with :func:`erfkit.build_model` (``"xmem"``, ``"xmem-tiny"``) or
@@ -376,7 +504,7 @@ class XMem(nn.Module):
         key, shrinkage, selection, f16, f8, f4 = model.encode_key(x)
         hidden = model.empty_hidden(1, K, key.shape[-2:])   # once, when the objects appear
         readout = ...                                       # [1, K, Cv, h, w] from the memory manager
-        hidden, logits, prob = model.segment((f16, f8, f4), readout, hidden, strip_bg=False)
+        hidden, logits, prob = model.decode((f16, f8, f4), readout, hidden, strip_bg=False)
         value, hidden = model.encode_value(x, f16, hidden, prob[:, 1:])   # a memory frame
         prob = unpad(prob, pad)                             # [1, K+1, H0, W0]
 
@@ -392,7 +520,11 @@ class XMem(nn.Module):
     """
 
     checkpoint: "CheckpointInfo | None" = None
+    family = "xmem"
     propagator = "erfkit.inference.xmem_predictor:XMemPredictor"
+    #: how many memory cells each query cell keeps in the interface's read (XMem's evaluation default;
+    #: ``None`` reads all, as XMem trains).  XMemPredictor reads with its own setting.
+    top_k: int | None = 30
 
     def __init__(self, config: XMemConfig | None = None):
         super().__init__()
@@ -504,10 +636,10 @@ class XMem(nn.Module):
         out = readout(weights, memory_value.flatten(1, 2).flatten(2))
         return out.view(b, k, cv, *query_key.shape[-2:])
 
-    def segment(self, multi_scale_features: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-                memory_readout: torch.Tensor, hidden_state: torch.Tensor | None, selector: torch.Tensor | None = None,
-                h_out: bool = True, strip_bg: bool = True) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
-        """Decode every object and merge them by soft aggregation.
+    def decode(self, multi_scale_features: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+               memory_readout: torch.Tensor, hidden_state: torch.Tensor | None, selector: torch.Tensor | None = None,
+               h_out: bool = True, strip_bg: bool = True) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Decode every object and merge them by soft aggregation (XMem's ``segment``).
 
         Args:
             multi_scale_features: ``(f16, f8, f4)`` from :meth:`encode_key`.
@@ -532,14 +664,91 @@ class XMem(nn.Module):
         prob = torch.softmax(logits, dim=1)
         return hidden, logits, prob[:, 1:] if strip_bg else prob
 
+    # ------------------------------------------- the memory-model interface
+    def memory_stem(self, frame: torch.Tensor) -> XMemStem:
+        """The frame prepared and key-encoded (``frame [B, 3, H, W]`` RGB in ``[0, 1]``)."""
+        image, _ = self.prepare_frame(frame)
+        key, shrinkage, _, f16, _, _ = self.encode_key(image, need_sk=True, need_ek=False)
+        return XMemStem(image, key, shrinkage, f16)
+
+    def memorize(self, frame: torch.Tensor, masks: torch.Tensor, *, stem: XMemStem | None = None) -> XMemFrames:
+        """Memorise frames alone, as XMem's inference memorises a video's first frame.
+
+        The key and shrinkage come from the key encoder, each object's value
+        from the value encoder with its own mask and the sum of the others',
+        and the sensory memory from the value's deep update of an empty one
+        (XMem's first frame: a new object's sensory memory starts at zero and
+        is deep-updated when the frame is memorised).  So segmenting frame
+        ``t`` from ``memorize(x_l, y_l)`` is what XMem computes for ``t`` in the
+        two-frame video ``(l, t)`` given ``y_l``; the mask reaches the output
+        through the values and through the sensory memory.
+
+        Args:
+            frame: ``[B, 3, H, W]`` RGB in ``[0, 1]``.
+            masks: ``[B, K+1, H, W]`` probabilities (channel 0 not used), as the value encoder takes them.
+            stem: optional cached :meth:`memory_stem` of ``frame``.
+
+        Returns:
+            :class:`XMemFrames` with ``T == 1``.
+        """
+        if masks.shape[-2:] != frame.shape[-2:]:
+            raise ValueError(f"masks {tuple(masks.shape[-2:])} and frame {tuple(frame.shape[-2:])} differ in size")
+        stem = stem if stem is not None else self.memory_stem(frame)
+        objects, _ = pad_to_multiple(masks[:, 1:], self.config.size_multiple)
+        B, K = objects.shape[:2]
+        hidden = self.empty_hidden(B, K, tuple(stem.key.shape[-2:])) if self.config.hidden_dim else None
+        value, hidden = self.encode_value(stem.image, stem.f16, hidden, objects, is_deep_update=True)
+        shrinkage = None if stem.shrinkage is None else stem.shrinkage[:, :, None]
+        return XMemFrames(stem.key[:, :, None], shrinkage, value[:, :, :, None], hidden)
+
+    def encode_query(self, frame: torch.Tensor) -> XMemQuery:
+        """Everything :meth:`segment` needs from ``frame [B, 3, H, W]`` (RGB in ``[0, 1]``)."""
+        image, pad = self.prepare_frame(frame)
+        key, _, selection, f16, f8, f4 = self.encode_key(image, need_sk=False, need_ek=True)
+        return XMemQuery(key, selection, f16, f8, f4, pad)
+
+    def _query_for(self, frame: torch.Tensor | XMemQuery, memory: XMemFrames) -> XMemQuery:
+        q = frame if isinstance(frame, XMemQuery) else self.encode_query(frame)
+        B = memory.batch
+        if q.key.shape[0] != B:
+            if q.key.shape[0] != 1:
+                raise ValueError(f"query batch {q.key.shape[0]} does not match memory batch {B}")
+            q = q.expand(B)
+        if q.grid != memory.grid:
+            raise ValueError(f"query features {q.grid} and memory {memory.grid} come from frames of different sizes")
+        return q
+
+    def memory_weights(self, memory: XMemFrames, query: XMemQuery) -> torch.Tensor:
+        """The read's weights ``[B, K, T*h*w, h*w]``: XMem's affinity, top-:attr:`top_k`, shared by the objects."""
+        weights = affinity(memory.keys, memory.shrinkage, query.key, query.selection, self.top_k)
+        return weights[:, None].expand(memory.batch, memory.num_objects, *weights.shape[1:])
+
+    def object_logits(self, frame: torch.Tensor | XMemQuery, memory: XMemFrames) -> torch.Tensor:
+        """Read (top-:attr:`top_k`) and decode with the memory's sensory memory: ``[B, K, H, W]`` logits."""
+        q = self._query_for(frame, memory)
+        B, K, Cv = memory.values.shape[:3]
+        weights = affinity(memory.keys, memory.shrinkage, q.key, q.selection, self.top_k)  # [B, THW, hw]
+        read = readout(weights[:, None], memory.values.flatten(3)).view(B, K, Cv, *q.grid)
+        _, logits = self.decoder(q.f16, q.f8, q.f4, memory.hidden, read, h_out=False)
+        return unpad(logits, q.pad)
+
+    def attribution_layer(self, side: Side) -> str:
+        """Grad-CAM's layer: the query's stride-4 features as the decoder takes them, or the value encoder's stride 8.
+
+        (The decoder's later layers hold every object in one ``[B, K, ...]``
+        tensor, which Grad-CAM cannot read as channels.)
+        """
+        return "decoder.up_8_4.skip_conv" if side == "query" else "value_encoder.layer2"
+
     def forward(self, mode: str, *args: Any, **kwargs: Any) -> Any:
         """XMem's dispatch (for wrappers such as ``DistributedDataParallel``): ``mode`` names the method.
 
-        ``mode`` is ``"encode_key"``, ``"encode_value"``, ``"read_memory"`` or ``"segment"``.
+        ``mode`` is ``"encode_key"``, ``"encode_value"``, ``"read_memory"`` or ``"segment"``
+        (XMem's name of :meth:`decode`).
         """
         if mode not in ("encode_key", "encode_value", "read_memory", "segment"):
             raise ValueError(f"unknown mode {mode!r}")
-        return getattr(self, mode)(*args, **kwargs)
+        return getattr(self, "decode" if mode == "segment" else mode)(*args, **kwargs)
 
     @property
     def device(self) -> torch.device:

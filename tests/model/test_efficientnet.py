@@ -76,11 +76,9 @@ def test_a_resnet_file_does_not_load_into_stm_lite0(tmp_path):
 
 
 def test_gradcam_on_the_memory_encoder_finds_its_stride8_layer_on_both_backbones():
-    from erfkit.explain.attribution import _gradcam_layer_name
-
     for name, layer, channels in (("stm-tiny", "Encoder_M.res3", 32), ("stm-lite0", "Encoder_M.backbone._blocks.4", 40)):
         model = build_model(name, seed=0)
-        assert _gradcam_layer_name(model, "memory") == layer
+        assert model.attribution_layer("memory") == layer
         outputs = []
         hook = model.get_submodule(layer).register_forward_hook(lambda m, i, o: outputs.append(o))
         with torch.no_grad():

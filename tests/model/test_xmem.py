@@ -104,16 +104,16 @@ def test_encode_value_shapes_and_deep_update(tiny, objects):
 def test_segment_shapes(tiny):
     (f16, f8, f4), readout, hidden = _decoder_inputs(tiny)
     with torch.no_grad():
-        new_hidden, logits, prob = tiny.segment((f16, f8, f4), readout, hidden)
+        new_hidden, logits, prob = tiny.decode((f16, f8, f4), readout, hidden)
         assert new_hidden.shape == hidden.shape
         assert logits.shape == (B, K + 1, H, W) and prob.shape == (B, K, H, W)
-        none, _, prob_bg = tiny.segment((f16, f8, f4), readout, hidden, h_out=False, strip_bg=False)
+        none, _, prob_bg = tiny.decode((f16, f8, f4), readout, hidden, h_out=False, strip_bg=False)
         assert none is None and prob_bg.shape == (B, K + 1, H, W)
         assert torch.allclose(prob_bg.sum(1), torch.ones(B, H, W), atol=1e-5)
         assert torch.allclose(torch.softmax(logits, 1), prob_bg) and torch.allclose(prob_bg[:, 1:], prob)
         # a selector that removes object 2 leaves it (almost) nothing
         selector = torch.tensor([1.0, 1.0, 0.0]).view(1, K, 1, 1)
-        _, _, p = tiny.segment((f16, f8, f4), readout, hidden, selector=selector)
+        _, _, p = tiny.decode((f16, f8, f4), readout, hidden, selector=selector)
     assert float(p[:, 2].max()) < 1e-5
 
 
@@ -149,7 +149,7 @@ def test_without_sensory_memory():
     frame, (_, _, _, f16, f8, f4) = _features(model)
     with torch.no_grad():
         value, hidden = model.encode_value(frame, f16, None, _masks())
-        new_hidden, logits, _ = model.segment((f16, f8, f4), value, None)
+        new_hidden, logits, _ = model.decode((f16, f8, f4), value, None)
     assert hidden is None and new_hidden is None and logits.shape == (B, K + 1, H, W)
 
 
