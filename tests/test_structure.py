@@ -160,3 +160,37 @@ def test_videos_are_segmented_through_propagate():
     users = {p.relative_to(PKG).as_posix() for p in SOURCES if ".propagate(" in p.read_text(encoding="utf-8")}
     assert {"inference/runner.py", "training/trainer.py", "experiments/runs.py", "experiments/figures.py",
             "explain/atlas/build.py"} <= users, users
+
+
+def test_explainers_and_inference_never_ask_the_model_family():
+    """explain/ and inference/ talk to a network through MemoryModel: no ``isinstance(model, STM)`` branch.
+
+    A family's own predictor (it names itself as the model's ``propagator``) may check that it got its
+    family; nothing else may test for a network class.
+    """
+    from erfkit.model.memory_model import MemoryModel
+
+    families = {c.__name__ for c in _subclasses(MemoryModel)}
+    assert {"STM", "XMem"} <= families, families
+    own_predictors = {PKG / "inference" / "xmem_predictor.py"}
+    branches = []
+    for path in SOURCES:
+        if path.relative_to(PKG).parts[0] not in ("explain", "inference") or path in own_predictors:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id in ("isinstance", "issubclass") and len(node.args) == 2:
+                named = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+                named |= {n.attr for n in ast.walk(node.args[1]) if isinstance(n, ast.Attribute)}
+                if named & families:
+                    branches.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    assert not branches, "\n".join(branches)
+
+
+def _subclasses(cls: type) -> list[type]:
+    import erfkit.model  # noqa: F401  (registers the families)
+
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_subclasses(sub)]
+    return out

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.davis import DavisDataset
     from ..errors import ConfigError
     from ..explain.atlas import AtlasConfig, build_atlas
-    from ..model.checkpoint import load_stm
+    from ..model.checkpoint import load_checkpoint
 
     def names(text: str) -> list[str]:
         return [m.strip() for m in text.split(",") if m.strip()]
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         if args.frames:
             raise ConfigError("--frames needs --sequence (a split is explained whole)")
         return run_dataset(args, cfg, None if args.sequences is None else names(args.sequences))
-    model = load_stm(args.checkpoint, "erfkit erf", device=args.device)
+    model = load_checkpoint(args.checkpoint, device=args.device)
     seq = DavisDataset(args.data, args.split)[args.sequence]
     atlas = build_atlas(model, seq, args.out, cfg, frames=parse_frames(args.frames), overwrite=args.overwrite,
                         size=args.size)
@@ -111,7 +111,7 @@ def run_dataset(args: argparse.Namespace, cfg, sequences: list[str] | None) -> i
     from ..data.davis import DavisDataset
     from ..device import init_distributed
     from ..explain.dataset import explain_dataset
-    from ..model.checkpoint import load_stm
+    from ..model.checkpoint import load_checkpoint
 
     rank, world, device = init_distributed(args.device)
     barrier, agree = None, None
@@ -127,7 +127,7 @@ def run_dataset(args: argparse.Namespace, cfg, sequences: list[str] | None) -> i
             return int(t.item())
         agree = smallest
     try:
-        model = load_stm(args.checkpoint, "erfkit erf", device=device)
+        model = load_checkpoint(args.checkpoint, device=device)
         store = explain_dataset(model, DavisDataset(args.data, args.split), args.out, cfg, sequences=sequences,
                                 size=args.size, rank=rank, world=world, barrier=barrier, agree=agree,
                                 overwrite=args.overwrite)

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..model.stm import STM
+from ..model.memory_model import MemoryModel
 from ..tensors import frozen
 from .base import Explainer, ExplainerInputs, Progress
 from .keys import MapKey, Side
@@ -74,7 +74,7 @@ class ObjectScore(nn.Module):
     attributing the memory frame).
 
     Args:
-        model: the STM.
+        model: the network (any :class:`~erfkit.model.memory_model.MemoryModel`).
         k: the object slot (0-based).
         region: ``[H, W]`` bool, the fixed region of the query frame.
         memory_mask: ``[1, K+1, H, W]``, the memory frame's mask.
@@ -82,7 +82,7 @@ class ObjectScore(nn.Module):
         other: ``[1, 3, H, W]`` the frame that is not attributed.
     """
 
-    def __init__(self, model: STM, k: int, region: torch.Tensor, memory_mask: torch.Tensor,
+    def __init__(self, model: MemoryModel, k: int, region: torch.Tensor, memory_mask: torch.Tensor,
                  wrt: Literal["query", "memory"], other: torch.Tensor):
         super().__init__()
         self.model = model
@@ -99,19 +99,13 @@ class ObjectScore(nn.Module):
     def forward(self, attributed: torch.Tensor) -> torch.Tensor:
         N = attributed.shape[0]
         if self.wrt == "query":
-            m = self.memory
-            memory = type(m)(m.keys.expand(N, *m.keys.shape[1:]), m.values.expand(N, *m.values.shape[1:]))
+            memory = self.memory.expand(N)
             logit = self.model.object_logits(attributed, memory)[:, 0]
         else:
             mask = self.memory_mask.expand(N, *self.memory_mask.shape[1:])
             memory = self.model.memorize(attributed, mask).select([self.k])
             logit = self.model.object_logits(self.query, memory)[:, 0]
         return (logit * self.region).flatten(1).sum(1)
-
-
-def _gradcam_layer_name(model: STM, wrt: str) -> str:
-    """``Decoder.RF2.ResMM`` (query), or the memory encoder's stride-8 layer (``Encoder_M.res3`` on a ResNet)."""
-    return "Decoder.RF2.ResMM" if wrt == "query" else f"Encoder_M.{model.Encoder_M.stride8}"
 
 
 class CaptumExplainer(Explainer):
@@ -132,7 +126,7 @@ class CaptumExplainer(Explainer):
     and override :meth:`_object_map`.
 
     Args:
-        model: the STM.
+        model: the network (any :class:`~erfkit.model.memory_model.MemoryModel`).
         wrt: frame ``l`` as the ``query`` or the ``memory``.
         config: method settings (default ``SaliencyConfig()``).
     """
@@ -142,7 +136,7 @@ class CaptumExplainer(Explainer):
     #: the :class:`SaliencyConfig` fields that decide the maps (batch sizes do not)
     params: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, model: STM, wrt: Side = "query", config: SaliencyConfig | None = None):
+    def __init__(self, model: MemoryModel, wrt: Side = "query", config: SaliencyConfig | None = None):
         super().__init__(model)
         if wrt not in ("query", "memory"):
             raise ConfigError(f"wrt must be 'query' or 'memory', not {wrt!r}")
@@ -262,13 +256,13 @@ class GradCAM(CaptumExplainer):
 
     @property
     def settings(self) -> dict:
-        return {**super().settings, "layer": _gradcam_layer_name(self.model, self.wrt)}
+        return {**super().settings, "layer": self.model.attribution_layer(self.wrt)}
 
     def _object_map(self, f: ObjectScore, x: torch.Tensor) -> torch.Tensor:
         from captum.attr import LayerAttribution, LayerGradCam
 
         H, W = x.shape[-2:]
-        g = LayerGradCam(f, self.model.get_submodule(_gradcam_layer_name(self.model, self.wrt))).attribute(x, relu_attributions=False)
+        g = LayerGradCam(f, self.model.get_submodule(self.model.attribution_layer(self.wrt))).attribute(x, relu_attributions=False)
         # Memory side: the encoder runs every object as a batch row (object k needs
         # the others' masks); the score depends on row k only, so the sum is row k.
         g = g.sum(0, keepdim=True).clamp_min(0)
@@ -296,7 +290,7 @@ SALIENCY_EXPLAINERS: dict[str, type[CaptumExplainer]] = {
     c.method: c for c in (Gradient, InputXGradient, IntegratedGradients, SmoothGrad, GradCAM, Occlusion)}
 
 
-def saliency_explainer(model: STM, method: str, wrt: Side = "query",
+def saliency_explainer(model: MemoryModel, method: str, wrt: Side = "query",
                        config: SaliencyConfig | None = None) -> CaptumExplainer:
     """The :class:`CaptumExplainer` of ``method`` (one of :data:`SALIENCY_METHODS`).
 
@@ -308,7 +302,7 @@ def saliency_explainer(model: STM, method: str, wrt: Side = "query",
     return SALIENCY_EXPLAINERS[method](model, wrt, config)
 
 
-def saliency(model: STM, method: str, query_frame: torch.Tensor, memory_frame: torch.Tensor,
+def saliency(model: MemoryModel, method: str, query_frame: torch.Tensor, memory_frame: torch.Tensor,
              memory_mask: torch.Tensor, regions: list[torch.Tensor], *, wrt: Literal["query", "memory"] = "query",
              config: SaliencyConfig | None = None) -> torch.Tensor:
     """Saliency maps of every object with one Captum method.
@@ -317,7 +311,7 @@ def saliency(model: STM, method: str, query_frame: torch.Tensor, memory_frame: t
     (:meth:`CaptumExplainer.pair_maps`).
 
     Args:
-        model: the STM (weights get no gradients).
+        model: the network, any :class:`~erfkit.model.memory_model.MemoryModel` (weights get no gradients).
         method: one of :data:`SALIENCY_METHODS`.
         query_frame: ``[1, 3, H, W]``; memory_frame: ``[1, 3, H, W]``.
         memory_mask: ``[1, K+1, H, W]`` the memory frame's mask.
@@ -332,7 +326,7 @@ def saliency(model: STM, method: str, query_frame: torch.Tensor, memory_frame: t
     return saliency_explainer(model, method, wrt, config).pair_maps(query_frame, memory_frame, memory_mask, regions)
 
 
-def _upsample_to_frame(g: torch.Tensor, LayerAttribution, model: STM, H: int, W: int, pad) -> torch.Tensor:
+def _upsample_to_frame(g: torch.Tensor, LayerAttribution, model: MemoryModel, H: int, W: int, pad) -> torch.Tensor:
     """GradCAM lives on the padded frame's feature grid: upsample to the padded size, crop the padding."""
     m = model.config.size_multiple
     Hp, Wp = H + (-H) % m, W + (-W) % m

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..model.stm import STM
+from ..model.memory_model import MemoryModel
 from .keys import MapKey
 
 __all__ = ["Explanation", "Explainer", "ExplainerInputs"]
@@ -122,10 +122,10 @@ class Explainer(ABC):
     Subclasses define :attr:`key`, :attr:`settings` and :meth:`_attribute`.
 
     Args:
-        model: the STM (not changed; its weights get no gradients).
+        model: the network, any :class:`~erfkit.model.memory_model.MemoryModel` (not changed; its weights get no gradients).
     """
 
-    def __init__(self, model: STM):
+    def __init__(self, model: MemoryModel):
         self.model = model
 
     @property

@@ -23,7 +23,7 @@ import torch
 from ..data.letterbox import Letterbox
 from ..data.video import VideoSequence
 from ..errors import DataError
-from ..model.stm import STM
+from ..model.memory_model import MemoryModel
 from ..tensors import frame_tensor, onehot
 from .cycle import CycleERF, CycleERFConfig
 
@@ -96,7 +96,7 @@ def _mem_available() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
-def plan_batch(model: STM, sequence: VideoSequence, target: int, cycle: CycleERFConfig, *, size, device=None,
+def plan_batch(model: MemoryModel, sequence: VideoSequence, target: int, cycle: CycleERFConfig, *, size, device=None,
                limit: int = 32, budget: int | None = None) -> BatchPlan:
     """The cycle-ERF batch size for ``sequence`` (target frame ``target``) at the network input ``size``.
 

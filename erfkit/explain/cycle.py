@@ -30,13 +30,14 @@ version.  :class:`CycleERF` is the :class:`~erfkit.explain.base.Explainer`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from ..errors import ConfigError
 from ..inference.descent import LossFn, mask_descent, mask_descent_naive
 from ..model.loss import segmentation_loss
-from ..model.stm import STM, QueryFeatures
+from ..model.memory_model import MemoryModel, QueryState
 from ..tensors import frozen
 from .base import Explainer, ExplainerInputs, Progress
 from .keys import CYCLE, MapKey
@@ -99,7 +100,7 @@ def _check(reference_frames: torch.Tensor, target_frame: torch.Tensor, target_ma
         raise ValueError(f"target mask must be [1, K+1, H, W], got {tuple(target_mask.shape)}")
 
 
-def _batch_loss(model: STM, query: QueryFeatures, frames: torch.Tensor, stem: torch.Tensor, target: torch.Tensor,
+def _batch_loss(model: MemoryModel, query: QueryState, frames: torch.Tensor, stem: Any, target: torch.Tensor,
                 cfg: CycleERFConfig) -> LossFn:
     """``y [B, K+1, H, W] -> [B]``: each frame's loss of segmenting the target from its memory alone."""
 
@@ -112,7 +113,7 @@ def _batch_loss(model: STM, query: QueryFeatures, frames: torch.Tensor, stem: to
     return loss_fn
 
 
-def _frame_loss(model: STM, x: torch.Tensor, target_frame: torch.Tensor, target_mask: torch.Tensor,
+def _frame_loss(model: MemoryModel, x: torch.Tensor, target_frame: torch.Tensor, target_mask: torch.Tensor,
                 cfg: CycleERFConfig) -> LossFn:
     """``y [1, K+1, H, W] -> scalar``, re-encoding both frames (:func:`cycle_erf_loop`)."""
 
@@ -123,12 +124,12 @@ def _frame_loss(model: STM, x: torch.Tensor, target_frame: torch.Tensor, target_
     return loss_fn
 
 
-def cycle_erf(model: STM, reference_frames: torch.Tensor, target_frame: torch.Tensor, target_mask: torch.Tensor,
+def cycle_erf(model: MemoryModel, reference_frames: torch.Tensor, target_frame: torch.Tensor, target_mask: torch.Tensor,
               config: CycleERFConfig | None = None, *, progress=None) -> CycleERFResult:
     """Cycle-ERF of every reference frame for one target frame.
 
     Args:
-        model: the STM (not changed; no weight gradients are computed).
+        model: the network, any :class:`~erfkit.model.memory_model.MemoryModel` (not changed; no weight gradients are computed).
         reference_frames: ``[L, 3, H, W]`` RGB in [0, 1].
         target_frame: ``[1, 3, H, W]``.
         target_mask: ``[1, K+1, H, W]`` one-hot ``Y_t`` (channel 0 the background).
@@ -164,7 +165,7 @@ def cycle_erf(model: STM, reference_frames: torch.Tensor, target_frame: torch.Te
     return CycleERFResult(torch.relu(masks), torch.cat(curves), masks)
 
 
-def cycle_erf_loop(model: STM, reference_frames: torch.Tensor, target_frame: torch.Tensor,
+def cycle_erf_loop(model: MemoryModel, reference_frames: torch.Tensor, target_frame: torch.Tensor,
                    target_mask: torch.Tensor, config: CycleERFConfig | None = None) -> CycleERFResult:
     """The straightforward version: one reference frame at a time, re-encoding everything at every step.
 
@@ -194,11 +195,11 @@ class CycleERF(Explainer):
     and extras ``losses [L, M+1]`` and ``masks [L, K, H, W]`` (see :class:`CycleERFResult`).
 
     Args:
-        model: the STM.
+        model: the network (any :class:`~erfkit.model.memory_model.MemoryModel`).
         config: steps, rate, gamma, batch size, bootstrap (default ``CycleERFConfig()``).
     """
 
-    def __init__(self, model: STM, config: CycleERFConfig | None = None):
+    def __init__(self, model: MemoryModel, config: CycleERFConfig | None = None):
         super().__init__(model)
         self.config = config or CycleERFConfig()
 

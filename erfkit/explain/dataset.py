@@ -58,7 +58,7 @@ from ..errors import ConfigError, DataError
 from ..evaluation.measures import jaccard
 from ..files import atomic_write_json, atomic_write_text
 from ..model.checkpoint import checkpoint_input_size
-from ..model.stm import STM
+from ..model.memory_model import MemoryModel
 from .atlas import Atlas, AtlasConfig, build_atlas, frame_groups, metrics_table, model_fingerprint, settings_of
 from .metrics import METRIC_COLUMNS
 
@@ -115,7 +115,7 @@ class DatasetStore:
         return rows
 
 
-def _identity(model: STM, dataset: DavisDataset, names: list[str], cfg: AtlasConfig, size: Any) -> dict[str, Any]:
+def _identity(model: MemoryModel, dataset: DavisDataset, names: list[str], cfg: AtlasConfig, size: Any) -> dict[str, Any]:
     info = model.checkpoint
     policy = checkpoint_input_size(model) if size == "checkpoint" else parse_size(size)
     identity = {"format": STORE_FORMAT, "version": 1,
@@ -203,14 +203,14 @@ def single_threaded_ops():
         torch.set_num_threads(before)
 
 
-def explain_dataset(model: STM, dataset: DavisDataset, out: str | os.PathLike, config: AtlasConfig | None = None, *,
+def explain_dataset(model: MemoryModel, dataset: DavisDataset, out: str | os.PathLike, config: AtlasConfig | None = None, *,
                     sequences: Sequence[str] | None = None, size: Any = "checkpoint", rank: int = 0, world: int = 1,
                     barrier: Callable[[], None] | None = None, agree: Callable[[int], int] | None = None,
                     progress: bool = True, overwrite: bool = False, workers: int | None = None) -> DatasetStore:
     """Explain every video of ``dataset`` (or ``sequences``) into the store ``out``; this process's share.
 
     Args:
-        model: the STM.
+        model: the network (any :class:`~erfkit.model.memory_model.MemoryModel`).
         dataset: the split.
         out: the store folder.
         config: what to compute (the atlas settings).
@@ -279,7 +279,7 @@ def explain_dataset(model: STM, dataset: DavisDataset, out: str | os.PathLike, c
                     bar.n = sum(len(Atlas(out / n).done) for n in names if (out / n / "index.json").is_file())
                     bar.refresh()
 
-        def compute(worker_model: STM, share: list[tuple[str, list[int]]]) -> None:
+        def compute(worker_model: MemoryModel, share: list[tuple[str, list[int]]]) -> None:
             by_video: dict[str, list[list[int]]] = {}
             for name, group in share:
                 by_video.setdefault(name, []).append(group)

@@ -1,7 +1,7 @@
-"""Classic effective receptive fields (Luo et al., NeurIPS 2016) of an STM output unit.
+"""Classic effective receptive fields (Luo et al., NeurIPS 2016) of a memory network's output unit.
 
 The output unit is one pixel of one object's logit in frame ``t``: the
-object's UNCLAMPED logit (:meth:`STM.object_logits`, see :func:`classic_erf`
+object's UNCLAMPED logit (:meth:`~erfkit.model.memory_model.MemoryModel.object_logits`, see :func:`classic_erf`
 for why); by default the object's centroid in frame ``t``.  Its ERF is the
 gradient of that unit with respect to the input pixels, reduced over the
 colour channels, with respect to
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..model.stm import STM
+from ..model.memory_model import MemoryModel
 from ..tensors import frozen
 from .base import Explainer, ExplainerInputs, Progress
 from .keys import MapKey, Side
@@ -73,14 +73,14 @@ def _reduce(grad: torch.Tensor, reduction: Reduction) -> torch.Tensor:
     raise ConfigError(f"reduction must be 'abs' or 'positive', not {reduction!r}")
 
 
-def classic_erf(model: STM, query_frame: torch.Tensor, memory_frame: torch.Tensor, memory_mask: torch.Tensor,
+def classic_erf(model: MemoryModel, query_frame: torch.Tensor, memory_frame: torch.Tensor, memory_mask: torch.Tensor,
                 units: list[tuple[int, int] | None], *, wrt: Literal["query", "memory"] = "query",
                 reduction: Reduction = "abs") -> ERFResult:
     """ERF of each object's output unit in the query frame.
 
     The unit is differentiated on the object's UNCLAMPED logit
     ``z_k = up4(l1 - l0)``, the decoder's output before soft aggregation
-    (:meth:`STM.object_logits`).  Soft aggregation (:func:`soft_aggregate`)
+    (:meth:`~erfkit.model.memory_model.MemoryModel.object_logits`).  Soft aggregation (:func:`soft_aggregate`)
     returns, for object ``k``, ``logit(clamp(sigmoid(z_k), 1e-7, 1 - 1e-7))``:
     that is ``z_k`` itself wherever the clamp is inactive, but where the model
     is confident (``|z_k|`` above about 16; in float32 the sigmoid itself
@@ -90,11 +90,11 @@ def classic_erf(model: STM, query_frame: torch.Tensor, memory_frame: torch.Tenso
     (``logit(sigmoid(z)) = z``), computed without the round trip through the
     sigmoid that would saturate in floating point; its gradient equals the
     clamped one wherever the clamp is inactive.  (The background channel's
-    logit is never a unit here.)  The segmentation, :meth:`STM.segment`, is
+    logit is never a unit here.)  The segmentation, :meth:`~erfkit.model.memory_model.MemoryModel.segment`, is
     unchanged.
 
     Args:
-        model: the STM (weights get no gradients).
+        model: the network, any :class:`~erfkit.model.memory_model.MemoryModel` (weights get no gradients).
         query_frame: ``[1, 3, H, W]``, the frame ``t`` segmented.
         memory_frame: ``[1, 3, H, W]``, the memory frame ``l``.
         memory_mask: ``[1, K+1, H, W]``, its mask (e.g. its ground truth).
@@ -149,12 +149,12 @@ class ClassicERF(Explainer):
     object is absent (its map is zero).
 
     Args:
-        model: the STM.
+        model: the network (any :class:`~erfkit.model.memory_model.MemoryModel`).
         wrt: frame ``l`` as the ``query`` or the ``memory``.
         reduction: ``abs`` or ``positive`` over the colour channels.
     """
 
-    def __init__(self, model: STM, wrt: Side = "query", reduction: Reduction = "abs"):
+    def __init__(self, model: MemoryModel, wrt: Side = "query", reduction: Reduction = "abs"):
         super().__init__(model)
         if wrt not in ("query", "memory"):
             raise ConfigError(f"wrt must be 'query' or 'memory', not {wrt!r}")

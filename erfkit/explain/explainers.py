@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model.stm import STM
+from ..model.memory_model import MemoryModel
 from .attribution import SaliencyConfig, saliency_explainer
 from .base import Explainer
 from .cycle import CycleERF, CycleERFConfig
@@ -12,12 +12,12 @@ from .keys import MapKey
 __all__ = ["explainer_for"]
 
 
-def explainer_for(model: STM, key: MapKey, *, cycle: CycleERFConfig = CycleERFConfig(), reduction: str = "abs",
+def explainer_for(model: MemoryModel, key: MapKey, *, cycle: CycleERFConfig = CycleERFConfig(), reduction: str = "abs",
                   saliency: SaliencyConfig = SaliencyConfig()) -> Explainer:
     """The explainer that computes the maps ``key`` names.
 
     Args:
-        model: the STM.
+        model: the network (any :class:`~erfkit.model.memory_model.MemoryModel`).
         key: which maps (cycle-ERF, classic ERF or a Captum method, and the side).
         cycle: cycle-ERF settings.
         reduction: classic ERF's reduction over colours, ``abs`` or ``positive``.

@@ -1,8 +1,9 @@
 """Which memory pixels a prediction reads: the memory read's attention, per object, at a point or a region.
 
-STM segments a query frame by reading its memory: every query cell (a
-stride-16 cell of the padded frame) takes a softmax over every memory cell
-``(t, y, x)`` of every memorised frame, separately for each object.  That row
+A memory network segments a query frame by reading its memory: every query
+cell (a stride-16 cell of the padded frame) takes a distribution over every
+memory cell ``(t, y, x)`` of every memorised frame, for each object (STM: a
+softmax; XMem: a softmax over the top-k cells by its anisotropic similarity).  That row
 of weights is exactly what the prediction at the cell is made of::
 
     att = memory_attention(model, memory, frame, (120, 200), object=0)
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..model.stm import STM, Memory, QueryFeatures, memory_weights
+from ..model.memory_model import KEY_STRIDE, MemoryFrames, MemoryModel, QueryState
 
 __all__ = ["MemoryAttention", "memory_attention"]
 
@@ -69,16 +70,15 @@ def _query_pixels(where: tuple[int, int] | torch.Tensor, size: tuple[int, int], 
 
 
 @torch.no_grad()
-def memory_attention(model: STM, memory: Memory, frame: torch.Tensor | QueryFeatures,
+def memory_attention(model: MemoryModel, memory: MemoryFrames, frame: torch.Tensor | QueryState,
                      where: tuple[int, int] | torch.Tensor, *, object: int = 0) -> MemoryAttention:
     """The memory read's attention for object slot ``object`` at a point or region of the query frame.
 
     Args:
-        model: the STM.
-        memory: what the frame is read from: keys ``[1, K, Ck, T, h, w]`` (e.g.
-            :meth:`erfkit.VideoPredictor.current_memory`).
+        model: the network (any :class:`~erfkit.model.memory_model.MemoryModel`).
+        memory: what the frame is read from, batch 1 (e.g. :meth:`erfkit.VideoPredictor.current_memory`).
         frame: the query frame ``[1, 3, H, W]`` (on the network's canvas) or its
-            :class:`QueryFeatures` (then ``H, W`` come from their padding).
+            :meth:`~erfkit.model.memory_model.MemoryModel.encode_query` (then ``H, W`` come from its padding).
         where: ``(y, x)``, a pixel of the frame, or an ``[H, W]`` bool region.
         object: the object slot ``k`` (0-based, in the memory's object order).
 
@@ -88,24 +88,25 @@ def memory_attention(model: STM, memory: Memory, frame: torch.Tensor | QueryFeat
     Raises:
         ConfigError: a point outside the frame, an empty region, an object slot the memory lacks.
     """
-    q = frame if isinstance(frame, QueryFeatures) else model.encode_query(frame)
-    B, K, _, T, h, w = memory.keys.shape
+    q = model.encode_query(frame) if isinstance(frame, torch.Tensor) else frame
+    B, K, T = memory.batch, memory.num_objects, memory.num_frames
     if B != 1:
         raise ConfigError(f"memory_attention reads one frame's memory (batch 1), got batch {B}")
     if not 0 <= object < K:
         raise ConfigError(f"object slot {object} outside the memory's {K} object(s)")
-    if tuple(q.key.shape[-2:]) != (h, w):
+    if q.grid != memory.grid:
         raise ConfigError("the frame and the memory come from frames of different sizes")
+    h, w = q.grid
     left, right, top, bottom = q.pad
-    Hp, Wp = 4 * q.skip2.shape[-2], 4 * q.skip2.shape[-1]  # the padded frame (skip2 is at stride 4)
-    s = Hp // h  # the stride of the keys (16)
+    s = KEY_STRIDE
+    Hp, Wp = h * s, w * s  # the padded frame
     H, W = Hp - top - bottom, Wp - left - right
     pixels = _query_pixels(where, (H, W), q.key.device)
     # the share of the point or region in each query cell of the padded grid
     padded = F.pad(pixels, (left, right, top, bottom))
     share = padded.view(h, s, w, s).sum((1, 3)).flatten()
     share = share / share.sum()
-    p = memory_weights(memory.select([object]), q.key)[0, 0]  # [T*h*w, h*w]
+    p = model.memory_weights(memory.select([object]), q)[0, 0]  # [T*h*w, h*w]
     row = (p.double() @ share).to(p.dtype)  # the mean row of the cells, weighted by their share
     weights = row.view(T, h, w)
     full = weights.repeat_interleave(s, 1).repeat_interleave(s, 2)  # each cell over its s x s pixels

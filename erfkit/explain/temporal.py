@@ -23,7 +23,7 @@ from ..data.video import VideoSequence
 from ..errors import ConfigError
 from ..evaluation.measures import jaccard
 from ..inference.predictor import VideoPredictor
-from ..model.stm import STM, Memory
+from ..model.memory_model import MemoryFrames, MemoryModel
 from ..tensors import class_index, frame_tensor
 from .memory import memory_attention
 
@@ -72,19 +72,13 @@ class TemporalAttribution:
                 "point_mass": None if self.point_mass is None else self.point_mass.tolist()}
 
 
-def _without(memory: Memory, i: int) -> Memory:
-    keep = [j for j in range(memory.num_frames) if j != i]
-    tm = None if memory.time_mask is None else memory.time_mask[:, :, keep]
-    return Memory(memory.keys[:, :, :, keep], memory.values[:, :, :, keep], tm)
-
-
 @torch.no_grad()
-def temporal_attribution(model: STM, video: VideoSequence, frame: int, object_id: int, *, memory: str = "mem",
+def temporal_attribution(model: MemoryModel, video: VideoSequence, frame: int, object_id: int, *, memory: str = "mem",
                          size="checkpoint", point: tuple[int, int] | None = None) -> TemporalAttribution:
     """Share and effect of every memory frame on the object's segmentation of ``frame``.
 
     Args:
-        model: the STM.
+        model: the network (any :class:`~erfkit.model.memory_model.MemoryModel`).
         video: the video (its prompts give the objects).
         frame: ``t``, a frame after the first.
         object_id: the object.
@@ -111,14 +105,14 @@ def temporal_attribution(model: STM, video: VideoSequence, frame: int, object_id
     q = model.encode_query(x)
     ids = np.array([0] + predictor.object_ids)
 
-    def labels(m: Memory) -> np.ndarray:
+    def labels(m: MemoryFrames) -> np.ndarray:
         return ids[class_index(box.probs_to_frame(model.segment(q, m).softmax(1))[0], 0).cpu().numpy()]
 
     full = labels(mem)
     truth = video.read_annotation(frame) if frame in video.annotation_paths else None
     reference = np.where(truth == 255, 0, truth) if truth is not None else full
     j = jaccard(full == object_id, reference == object_id)
-    j_without = np.array([jaccard(labels(_without(mem, i)) == object_id, reference == object_id)
+    j_without = np.array([jaccard(labels(mem.without(i)) == object_id, reference == object_id)
                           for i in range(len(frames))])
     region = box.labels(torch.from_numpy(np.ascontiguousarray(full))).numpy() == object_id  # on the canvas
     where = "prediction" if region.any() else "frame"

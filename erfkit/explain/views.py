@@ -27,7 +27,7 @@ from ..data.letterbox import format_size, parse_size
 from ..data.video import VideoSequence
 from ..files import atomic_write_bytes, find_readable
 from ..model.checkpoint import checkpoint_input_size
-from ..model.stm import STM
+from ..model.memory_model import MemoryModel
 from ..inference.predictor import VideoPredictor
 from .atlas import Atlas, AtlasConfig, build_atlas, model_fingerprint, sequence_fingerprint
 from .keys import CYCLE, MapKey
@@ -82,13 +82,13 @@ class MapStore:
     """Maps and segmentation of one model on one video.
 
     Args:
-        model: the STM.
+        model: the network (any :class:`~erfkit.model.memory_model.MemoryModel`).
         sequence: the video.
         atlases: atlases to read from (any checkpoint/video; matching ones are used).
         cache: folder for maps computed on demand.
     """
 
-    def __init__(self, model: STM, sequence: VideoSequence, atlases: list[Atlas], cache: str | os.PathLike):
+    def __init__(self, model: MemoryModel, sequence: VideoSequence, atlases: list[Atlas], cache: str | os.PathLike):
         self.model = model
         self.sequence = sequence
         self.sha = model_fingerprint(model)
@@ -224,7 +224,7 @@ class MapStore:
             if stored is not None:
                 self._labels[size] = stored
                 return stored
-            predictor = VideoPredictor(self.model, memory="mem", size=size)
+            predictor = VideoPredictor(self.model, size=size)
             self._partial[size] = (iter(predictor.propagate(self.sequence, check=False)), [])
         frames, done = self._partial[size]
         while len(done) <= frame:

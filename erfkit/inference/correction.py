@@ -28,7 +28,7 @@ import torch
 
 from ..errors import ConfigError
 from ..model.loss import segmentation_loss
-from ..model.stm import STM, QueryFeatures
+from ..model.memory_model import MemoryModel, QueryState
 from ..tensors import frozen
 from .descent import mask_descent, mask_descent_naive
 
@@ -90,17 +90,17 @@ class Reference:
     """A frame where objects were given: its cached query features and the given masks.
 
     Attributes:
-        query: :class:`QueryFeatures` of the reference frame (``B == 1``).
+        query: :meth:`~erfkit.model.memory_model.MemoryModel.encode_query` of the reference frame (``B == 1``).
         target: ``[1, J+1, H, W]`` one-hot mask of the ``J`` objects given there.
         slots: indices (into the predictor's ``K`` objects) of those ``J`` objects.
     """
 
-    query: QueryFeatures
+    query: QueryState
     target: torch.Tensor
     slots: list[int]
 
 
-def _reference_loss(model: STM, memory, references: list[Reference], gamma: float,
+def _reference_loss(model: MemoryModel, memory, references: list[Reference], gamma: float,
                     bootstrap: float | None = None) -> torch.Tensor:
     """Sum over the references of the loss of rebuilding each one's given mask from ``memory``."""
     loss = memory.keys.new_zeros(())
@@ -111,12 +111,12 @@ def _reference_loss(model: STM, memory, references: list[Reference], gamma: floa
     return loss
 
 
-def gradient_correction(model: STM, frame: torch.Tensor, probs: torch.Tensor, references: list[Reference],
+def gradient_correction(model: MemoryModel, frame: torch.Tensor, probs: torch.Tensor, references: list[Reference],
                         config: GCConfig, *, return_losses: bool = False):
     """Refine ``probs`` of ``frame`` by ``config.iters`` gradient steps (Eq. 5).
 
     Args:
-        model: the STM (its weights are not changed and get no gradients).
+        model: the network, any :class:`~erfkit.model.memory_model.MemoryModel` (its weights are not changed and get no gradients).
         frame: ``[1, 3, H, W]``.
         probs: ``[1, K+1, H, W]`` predicted probabilities of ``frame``.
         references: where the objects were given (see :class:`Reference`).
@@ -131,7 +131,8 @@ def gradient_correction(model: STM, frame: torch.Tensor, probs: torch.Tensor, re
         y = probs.detach().clone()
         return (y, torch.zeros(0)) if return_losses else y
     with frozen(model), torch.enable_grad():
-        stem = model.memory_stem(frame).detach()
+        with torch.no_grad():
+            stem = model.memory_stem(frame)
         refs = [Reference(r.query.detach(), r.target, r.slots) for r in references]
 
         def loss_fn(y: torch.Tensor) -> torch.Tensor:
@@ -141,7 +142,7 @@ def gradient_correction(model: STM, frame: torch.Tensor, probs: torch.Tensor, re
     return (y, torch.tensor(losses.tolist())) if return_losses else y
 
 
-def gradient_correction_naive(model: STM, frame: torch.Tensor, probs: torch.Tensor,
+def gradient_correction_naive(model: MemoryModel, frame: torch.Tensor, probs: torch.Tensor,
                               reference_frames: list[torch.Tensor], references: list[Reference],
                               config: GCConfig) -> torch.Tensor:
     """The straightforward version: re-encode the reference frame and compute weight gradients at every step.

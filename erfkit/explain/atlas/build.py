@@ -19,7 +19,7 @@ from ...data.video import VideoSequence
 from ...errors import ConfigError, DataError
 from ...inference.predictor import VideoPredictor
 from ...model.checkpoint import checkpoint_input_size
-from ...model.stm import STM
+from ...model.memory_model import MemoryModel
 from ...tensors import class_index, frame_tensor, onehot
 from ..cycle import CycleERF
 from ..explainers import explainer_for
@@ -42,11 +42,11 @@ def frame_groups(frames: Iterable[int], batch_size: int) -> list[list[int]]:
     return [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
-def predict_labels(model: STM, sequence: VideoSequence, *, size: Any = "checkpoint",
+def predict_labels(model: MemoryModel, sequence: VideoSequence, *, size: Any = "checkpoint",
                    device: torch.device | None = None, frames: int | None = None) -> list[np.ndarray]:
-    """The model's segmentation (``mem`` strategy) of every frame, or of the first ``frames``: ``[H, W]`` uint8
+    """The model's segmentation (its own memory policy: STM's ``mem``, XMem's) of every frame, or of the first ``frames``: ``[H, W]`` uint8
     object ids each."""
-    predictor = VideoPredictor(model, memory="mem", size=size, device=device)
+    predictor = VideoPredictor(model, size=size, device=device)  # the model's own memory policy
     return [r.labels for r in predictor.propagate(sequence, frames=frames, check=False)]
 
 
@@ -65,7 +65,7 @@ class _Video:
     box: Letterbox
     query_t: Any = None
     memory_t: Any = None
-    random: STM | None = None
+    random: MemoryModel | None = None
 
     def labels(self, l: int) -> np.ndarray:
         """Ground truth of frame ``l`` where it exists, else the prediction."""
@@ -88,7 +88,7 @@ class _Video:
         return self.box.mask(onehot(self.labels(l), self.objects, device, self.y_t.dtype))
 
 
-def _frame_maps(model: STM, v: _Video, l: int, x_l: torch.Tensor, cfg: AtlasConfig,
+def _frame_maps(model: MemoryModel, v: _Video, l: int, x_l: torch.Tensor, cfg: AtlasConfig,
                 cycle_maps: torch.Tensor | None) -> dict[MapKey, torch.Tensor]:
     """Every map of frame ``l`` (``[K, H, W]`` each, on the canvas) for ``model``.
 
@@ -117,16 +117,14 @@ def _iou(pred_labels: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
 
 
-def _scorer(model: STM, v: _Video, l: int, k: int, key: MapKey, dev: torch.device):
+def _scorer(model: MemoryModel, v: _Video, l: int, k: int, key: MapKey, dev: torch.device):
     """IoU of object ``k``'s prediction (on the canvas) as the map's frame ``l`` is perturbed."""
     lab_l = v.canvas_labels(l)
     if key.wrt == "query":
         gt = torch.as_tensor(lab_l == v.objects[k], device=dev)
 
         def score(frames: torch.Tensor) -> torch.Tensor:
-            m = v.memory_t
-            mem = type(m)(m.keys.expand(frames.shape[0], *m.keys.shape[1:]),
-                          m.values.expand(frames.shape[0], *m.values.shape[1:]))
+            mem = v.memory_t.expand(frames.shape[0])
             pred = class_index(model.segment(frames, mem), 1) == k + 1
             return _iou(pred, gt[None])
     else:  # the map lives on a memory frame: perturb it, segment the target
@@ -140,7 +138,7 @@ def _scorer(model: STM, v: _Video, l: int, k: int, key: MapKey, dev: torch.devic
     return score
 
 
-def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, config: AtlasConfig | None = None, *,
+def build_atlas(model: MemoryModel, sequence: VideoSequence, out: str | os.PathLike, config: AtlasConfig | None = None, *,
                 frames: Iterable[int] | None = None, progress: bool = True, overwrite: bool = False,
                 label: str | None = None, size: str | tuple[int, int] | None = "checkpoint",
                 device: str | torch.device | None = None,
@@ -149,7 +147,7 @@ def build_atlas(model: STM, sequence: VideoSequence, out: str | os.PathLike, con
     """Compute (or complete) the atlas of one video for one model.
 
     Args:
-        model: the STM.
+        model: the network (any :class:`~erfkit.model.memory_model.MemoryModel`).
         sequence: the video (its target frame needs a mask: its annotation or prompt).
         out: the atlas folder.
         config: what to compute.
@@ -248,7 +246,7 @@ def compute_dtype(dtype: str, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def _build_frames(model: STM, v: _Video, cfg: AtlasConfig, todo: list[list[int]], writer: AtlasWriter, bar,
+def _build_frames(model: MemoryModel, v: _Video, cfg: AtlasConfig, todo: list[list[int]], writer: AtlasWriter, bar,
                   dev: torch.device, on_frame: Callable[[int], None] | None) -> None:
     sequence, x_t, y_t, preds = v.sequence, v.x_t, v.y_t, v.preds
     for batch in todo:
@@ -273,7 +271,7 @@ def _build_frames(model: STM, v: _Video, cfg: AtlasConfig, todo: list[list[int]]
                 on_frame(l)
 
 
-def _metrics(model: STM, v: _Video, l: int, x_l: torch.Tensor, maps: dict[MapKey, torch.Tensor], cfg: AtlasConfig,
+def _metrics(model: MemoryModel, v: _Video, l: int, x_l: torch.Tensor, maps: dict[MapKey, torch.Tensor], cfg: AtlasConfig,
              dev: torch.device) -> list[dict[str, Any]]:
     """The tidy metric rows of frame ``l``: one per (map, object).
 

@@ -11,7 +11,7 @@ from typing import Any
 from ...data.synth import synth_info
 from ...data.video import VideoSequence
 from ...errors import ConfigError
-from ...model.stm import STM
+from ...model.memory_model import MemoryModel
 from ..attribution import SALIENCY_METHODS
 from ..cycle import CycleERFConfig
 from ..keys import CYCLE, MapKey
@@ -113,7 +113,7 @@ class AtlasConfig:
         return cls(**d)
 
 
-def model_fingerprint(model: STM) -> str:
+def model_fingerprint(model: MemoryModel) -> str:
     """SHA-256 of the checkpoint file, or of the weights for a model built in memory."""
     if model.checkpoint is not None:
         return model.checkpoint.sha256
