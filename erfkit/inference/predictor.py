@@ -51,6 +51,7 @@ from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import STM, Memory
 from ..tensors import class_index, frame_tensor, onehot
 from .correction import GCConfig, Reference, gradient_correction
+from .memory_read import MemoryRead, MemoryUnit, cell_shares, cells_to_pixels, is_region, query_pixels
 
 __all__ = ["VideoPredictor", "Propagator", "FrameResult", "MEMORY_STRATEGIES", "MAX_OBJECT_ID", "model_propagator",
            "given_objects", "object_labels"]
@@ -142,10 +143,23 @@ class Propagator:
 
     Subclasses (:class:`VideoPredictor`, :class:`~erfkit.inference.CopyFirst`)
     define ``reset()``, ``step(frame, mask) -> [K+1, H, W]`` probabilities,
-    ``labels(probs) -> [H, W]`` ids, ``settings() -> dict`` and ``max_objects``.
+    ``labels(probs) -> [H, W]`` ids, ``settings() -> dict`` and ``max_objects``.  A memory network's
+    predictor also shows what its next frame reads (:meth:`memory_read`).
     """
 
     max_objects: int | None = None
+
+    def memory_read(self, frame: np.ndarray | torch.Tensor) -> MemoryRead:
+        """What ``frame``, the next frame, reads from the memory held now, unit by unit (nothing changes).
+
+        Args:
+            frame: ``[H, W, 3]`` uint8 RGB (or ``[3, H, W]`` float in [0, 1]) at the video's size.
+
+        Raises:
+            ConfigError: this propagator holds no memory network.
+            DataError: nothing is memorised yet.
+        """
+        raise ConfigError(f"{type(self).__name__} reads no memory")
 
     def propagate(self, video: VideoSequence, *, frames: int | None = None, progress: bool = False,
                   check: bool = True) -> Iterator[FrameResult]:
@@ -314,6 +328,36 @@ class VideoPredictor(Propagator):
             raise DataError("nothing is memorised yet: segment a frame first")
         frames = [e.index for e in s.entries] + ([s.temporary.index] if s.temporary is not None else [])
         return self._read_memory(), frames
+
+    @torch.no_grad()
+    def memory_read(self, frame: np.ndarray | torch.Tensor) -> MemoryRead:
+        """What ``frame`` reads from :meth:`current_memory`: one unit per memory frame (see :class:`MemoryRead`).
+
+        The read and the masks are STM's on the canvas; points, regions and maps are at the file's size.
+        """
+        mem, frames = self.current_memory()
+        box, model = self.letterbox, self.model
+        assert box is not None
+        q = model.encode_query(box.image(frame_tensor(frame, self.device, self.dtype)))
+        h, w = q.grid
+        T, device = len(frames), q.key.device
+        ids = list(self._s.ids)
+
+        def query_cells(where) -> torch.Tensor:
+            pixels = query_pixels(where, box.frame, device)  # checks the point or region
+            if is_region(where):
+                return cell_shares(box.labels(pixels.long()).double(), q.pad)
+            return cell_shares(query_pixels(box.point(*where), box.canvas, device), q.pad)
+
+        def segment(without: int | None) -> np.ndarray:
+            m = mem if without is None else mem.without(without)
+            return object_labels(box.probs_to_frame(model.segment(q, m).softmax(1))[0], ids)
+
+        return MemoryRead([MemoryUnit("frame", t, h * w) for t in frames], ids, (h, w),
+                          torch.arange(T, device=device).repeat_interleave(h * w),
+                          torch.arange(h * w, device=device).repeat(T),
+                          lambda k: model.memory_weights(mem.select([k]), q)[0, 0], query_cells,
+                          lambda cells: box.map_to_frame(cells_to_pixels(cells, q.pad)), segment)
 
     def settings(self) -> dict:
         """What decides this predictor's output: the checkpoint's hash, the architecture, the inference settings."""

@@ -670,12 +670,14 @@ class XMemMemory:
         self.num_consolidations += 1
 
     # -------------------------------------------------------------- read
-    def _affinities(self, query_key: torch.Tensor, selection: torch.Tensor | None) -> tuple[list[torch.Tensor],
-                                                                                              torch.Tensor]:
+    def _affinities(self, query_key: torch.Tensor, selection: torch.Tensor | None,
+                    keep: torch.Tensor | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Each group's affinity ``[1, N_g, HW]`` over the cells it reads (its long-term cells first).
 
         Also returns the usage ``[1, N_mem]`` of this read: the first group's
-        affinity (it reads every cell) summed over query pixels.
+        affinity (it reads every cell) summed over query pixels.  With ``keep``
+        (``[N_g]`` bool per group, :meth:`read`), a group reads only its kept cells
+        (its affinity is ``[1, kept, HW]``, empty where it keeps none).
         """
         if self.working.key is None:
             raise ValueError("nothing is memorised yet: add_memory first")
@@ -688,14 +690,52 @@ class XMemMemory:
         else:
             key, shrinkage = work.key, work.shrinkage
         similarity = ops.similarity(key, shrinkage, q, e)  # [1, N_lt + N_wm, HW]
-        n_lt = lt.size
         affinities = []
         for g in range(work.num_groups):
-            n_lt_g = lt.group_size(g) if g < lt.num_groups else 0
-            n_wm_g = work.group_size(g)
-            rows = torch.cat([similarity[:, n_lt - n_lt_g:n_lt], similarity[:, similarity.shape[1] - n_wm_g:]], 1)
-            affinities.append(ops.topk_softmax(rows, self.config.top_k))
+            rows = similarity[:, self._group_cells(g)]
+            if keep is not None:
+                rows = rows[:, keep[g]]
+            affinities.append(ops.topk_softmax(rows, self.config.top_k) if rows.shape[1] else rows)
         return affinities, affinities[0].sum(2)
+
+    def _group_cells(self, g: int) -> torch.Tensor:
+        """``[N_g]`` int64: the memory cells group ``g`` reads, long-term first (its values' column order)."""
+        lt, work = self.long_term, self.working
+        n_lt, n_all = lt.size, lt.size + work.size
+        n_lt_g = lt.group_size(g) if g < lt.num_groups else 0
+        device = work.key.device
+        return torch.cat([torch.arange(n_lt - n_lt_g, n_lt, device=device),
+                          torch.arange(n_all - work.group_size(g), n_all, device=device)])
+
+    def _group_values(self, g: int) -> torch.Tensor:
+        """``[n_g, Cv, N_g]`` the values group ``g`` reads (long-term first)."""
+        v = self.working.values[g]
+        return torch.cat([self.long_term.values[g], v], -1) if g < self.long_term.num_groups else v
+
+    def read(self, query_key: torch.Tensor, selection: torch.Tensor | None = None, *,
+             leave_out: torch.Tensor | None = None) -> torch.Tensor:
+        """The readout :meth:`match_memory` gives, with cells left out of the memory; counts no usage.
+
+        Args:
+            query_key: ``[1, Ck, h, w]``; selection: ``[1, Ck, h, w]`` or ``None``.
+            leave_out: ``[N_mem]`` bool over :meth:`layout`'s cells: these are not in the memory (top-k and
+                the softmax run over the others).  A group left with no cell reads zeros.
+
+        Returns:
+            ``[1, K, Cv, h, w]``.
+        """
+        keep = None
+        if leave_out is not None:
+            keep = [~leave_out[self._group_cells(g)] for g in range(self.working.num_groups)]
+        affinities, _ = self._affinities(query_key, selection, keep)
+        readouts = []
+        for g, affinity in enumerate(affinities):
+            v = self._group_values(g)
+            if keep is not None:
+                v = v[..., keep[g]]
+            readouts.append(v @ affinity if affinity.shape[1] else v.new_zeros((*v.shape[:2], affinity.shape[-1])))
+        readout = torch.cat(readouts, 0)
+        return readout.view(1, readout.shape[0], readout.shape[1], *query_key.shape[-2:])
 
     def match_memory(self, query_key: torch.Tensor, selection: torch.Tensor | None = None, *,
                      weights: bool = False) -> torch.Tensor | tuple[torch.Tensor, MemoryWeights]:
@@ -718,12 +758,7 @@ class XMemMemory:
         self.working.update_usage(usage[:, n_lt:].flatten())
         if n_lt:
             self.long_term.update_usage(usage[:, :n_lt].flatten())
-        readouts = []
-        for g, affinity in enumerate(affinities):
-            v = self.working.values[g]
-            if g < self.long_term.num_groups:
-                v = torch.cat([self.long_term.values[g], v], -1)
-            readouts.append(v @ affinity)  # [n_g, Cv, HW]
+        readouts = [self._group_values(g) @ affinity for g, affinity in enumerate(affinities)]  # [n_g, Cv, HW]
         readout = torch.cat(readouts, 0)
         readout = readout.view(1, readout.shape[0], readout.shape[1], *query_key.shape[-2:])
         return readout if read_weights is None else (readout, read_weights)

@@ -68,6 +68,7 @@ from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import pad_to_multiple, soft_aggregate
 from ..model.xmem import XMem, unpad
 from ..tensors import frame_tensor
+from .memory_read import MemoryRead, MemoryUnit, cell_shares, cells_to_pixels, query_pixels
 from .predictor import Propagator, given_objects, object_labels
 from .xmem_memory import FramePlan, MemoryWeights, XMemMemory, XMemMemoryConfig, XMemSchedule
 
@@ -266,6 +267,56 @@ class XMemPredictor(Propagator):
     def labels(self, probs: torch.Tensor) -> np.ndarray:
         """``[K+1, H, W]`` probabilities -> ``[H, W]`` uint8 object ids."""
         return object_labels(probs, self._s.ids)
+
+    @torch.no_grad()
+    def memory_read(self, frame: np.ndarray | torch.Tensor) -> MemoryRead:
+        """What ``frame`` reads, unit by unit: the long-term memory (one unit, when it holds prototypes), then
+        each working-memory frame (see :class:`~erfkit.inference.memory_read.MemoryRead`).
+
+        The read is :meth:`step`'s (top-k, long-term and working memory, usage not counted) and the decoder
+        takes the sensory memory held now; leaving a unit out removes its cells before top-k and the softmax,
+        and leaves the sensory memory as it is.
+
+        Raises:
+            DataError: nothing is memorised yet, or a frame of another size.
+        """
+        s, model, memory = self._s, self.model, self._s.memory
+        if memory.working.key is None:
+            raise DataError("nothing is memorised yet: segment a frame first")
+        x = frame_tensor(frame, self.device, self.dtype)
+        if tuple(x.shape[-2:]) != s.size:
+            raise DataError(f"the frame is {x.shape[-1]}x{x.shape[-2]} but the video is {s.size[1]}x{s.size[0]}")
+        image, pad = model.prepare_frame(x)
+        key, _, selection, f16, f8, f4 = model.encode_key(image, need_sk=False, need_ek=True)
+        layout = memory.layout()
+        h, w = layout.hw
+        n_lt = layout.num_long_term
+        units = [MemoryUnit("frame", t, h * w) for t in layout.working_frames]
+        cell_unit = torch.arange(len(units), device=key.device).repeat_interleave(h * w)
+        if n_lt:
+            origins = tuple(sorted(set(layout.cell_frame[:n_lt].tolist())))
+            units.insert(0, MemoryUnit("long-term", None, n_lt, origins))
+            cell_unit = torch.cat([cell_unit.new_zeros(n_lt), cell_unit + 1])
+        ids = list(s.ids)
+        slots = {label - 1: k for k, label in enumerate(layout.objects)}  # label k+1 is object slot k
+        weights: dict[int, torch.Tensor] = {}
+
+        def read_weights(k: int) -> torch.Tensor:
+            if k not in slots:
+                raise ConfigError(f"object {ids[k]} is not memorised yet")
+            if not weights:
+                weights["all"] = memory.memory_weights(key, selection).affinity  # [K, N_mem, h*w]
+            return weights["all"][slots[k]]
+
+        def segment(without: int | None) -> np.ndarray:
+            leave_out = None if without is None else cell_unit == without
+            readout = memory.read(key, selection, leave_out=leave_out)
+            _, _, probs = model.decode((f16, f8, f4), readout, memory.hidden, h_out=False, strip_bg=False)
+            return object_labels(unpad(probs, pad)[0], ids)
+
+        return MemoryRead(units, ids, (h, w), cell_unit, layout.cell_pixel.to(key.device), read_weights,
+                          lambda where: cell_shares(query_pixels(where, s.size, key.device), pad),
+                          lambda cells: cells_to_pixels(cells, pad), segment)
 
     # --------------------------------------------------------------- helpers
     def _with_given(self, probs: torch.Tensor | None, mask: np.ndarray, given: list[int],
