@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.pseudo_truth import PSEUDO_TRUTH_RULE
     from ..files import atomic_write_json
     from ..inference.predictor import VideoPredictor
-    from ..model.checkpoint import load_stm
+    from ..model.checkpoint import load_checkpoint
     from ..viz.style import paper_style, save_figure
     from ..viz.temporal import draw_onset
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     video = DavisDataset(args.data, args.split)[args.sequence]
     labels = {}
     for path in args.checkpoint:
-        model = load_stm(path, "erfkit onset", device=args.device)
+        model = load_checkpoint(path, device=args.device)  # any family: each runs its own memory policy
         name = model.checkpoint.label if model.checkpoint is not None else str(path)
         if name in labels:
             name = f"{name} ({path})"

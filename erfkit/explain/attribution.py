@@ -16,7 +16,8 @@ Methods (Captum 0.9):
 ``input_x_gradient``  ``InputXGradient``
 ``integrated_gradients``  ``IntegratedGradients`` from a black image, ``ig_steps`` steps
 ``smoothgrad``      ``NoiseTunnel(Saliency)``, Gaussian noise of ``smoothgrad_stdev`` (pixels in [0, 1])
-``gradcam``         ``LayerGradCam`` on ``Decoder.RF2.ResMM`` (query) or ``Encoder_M``'s stride-8 layer (memory), upsampled
+``gradcam``         ``LayerGradCam`` on the model's ``attribution_layer`` (STM: ``Decoder.RF2.ResMM`` for the
+                    query, ``Encoder_M``'s stride-8 layer for the memory), upsampled
 ``occlusion``       ``Occlusion`` with black square windows
 ==================  ==========================================================
 
@@ -46,11 +47,13 @@ from ..tensors import frozen
 from .base import Explainer, ExplainerInputs, Progress
 from .keys import MapKey, Side
 
-__all__ = ["SALIENCY_METHODS", "SALIENCY_EXPLAINERS", "SaliencyConfig", "ObjectScore", "CaptumExplainer", "Gradient",
+__all__ = ["SALIENCY_METHODS", "LAYER_METHODS", "SALIENCY_EXPLAINERS", "SaliencyConfig", "ObjectScore", "CaptumExplainer", "Gradient",
            "InputXGradient", "IntegratedGradients", "SmoothGrad", "GradCAM", "Occlusion", "saliency",
            "saliency_explainer"]
 
 SALIENCY_METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "smoothgrad", "gradcam", "occlusion")
+#: the methods that read an inner layer (its activations' units): comparable only between models that share it
+LAYER_METHODS = ("gradcam",)
 
 
 @dataclass(frozen=True)
@@ -250,7 +253,8 @@ class SmoothGrad(CaptumExplainer):
 
 
 class GradCAM(CaptumExplainer):
-    """``LayerGradCam`` on ``Decoder.RF2.ResMM`` (query) or the memory encoder's stride-8 layer, positive part, upsampled."""
+    """``LayerGradCam`` on the model's :meth:`~erfkit.model.memory_model.MemoryModel.attribution_layer` of the side,
+    positive part, upsampled (its values are in the units of that layer's activations)."""
 
     method = "gradcam"
 

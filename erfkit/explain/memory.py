@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..inference.memory_read import cell_shares, cells_to_pixels, query_pixels
 from ..model.memory_model import KEY_STRIDE, MemoryFrames, MemoryModel, QueryState
 
 __all__ = ["MemoryAttention", "memory_attention"]
@@ -49,24 +49,6 @@ class MemoryAttention:
     cells: torch.Tensor
     cell_weights: torch.Tensor
     object: int
-
-
-def _query_pixels(where: tuple[int, int] | torch.Tensor, size: tuple[int, int], device) -> torch.Tensor:
-    """``[H, W]`` float weights of the query pixels (a point: one pixel; a region: each of its pixels)."""
-    H, W = size
-    if isinstance(where, torch.Tensor) and where.ndim == 2:
-        if tuple(where.shape) != (H, W):
-            raise ConfigError(f"region is {where.shape[1]}x{where.shape[0]} but the frame is {W}x{H}")
-        region = where.to(device=device, dtype=torch.float64) > 0
-        if not region.any():
-            raise ConfigError("the region is empty")
-        return region.double()
-    y, x = (int(v) for v in where)
-    if not (0 <= y < H and 0 <= x < W):
-        raise ConfigError(f"point ({y}, {x}) lies outside the {W}x{H} frame")
-    out = torch.zeros((H, W), dtype=torch.float64, device=device)
-    out[y, x] = 1
-    return out
 
 
 @torch.no_grad()
@@ -98,18 +80,11 @@ def memory_attention(model: MemoryModel, memory: MemoryFrames, frame: torch.Tens
         raise ConfigError("the frame and the memory come from frames of different sizes")
     h, w = q.grid
     left, right, top, bottom = q.pad
-    s = KEY_STRIDE
-    Hp, Wp = h * s, w * s  # the padded frame
-    H, W = Hp - top - bottom, Wp - left - right
-    pixels = _query_pixels(where, (H, W), q.key.device)
-    # the share of the point or region in each query cell of the padded grid
-    padded = F.pad(pixels, (left, right, top, bottom))
-    share = padded.view(h, s, w, s).sum((1, 3)).flatten()
-    share = share / share.sum()
+    H, W = h * KEY_STRIDE - top - bottom, w * KEY_STRIDE - left - right
+    share = cell_shares(query_pixels(where, (H, W), q.key.device), q.pad)  # the point's or region's share per cell
     p = model.memory_weights(memory.select([object]), q)[0, 0]  # [T*h*w, h*w]
     row = (p.double() @ share).to(p.dtype)  # the mean row of the cells, weighted by their share
     weights = row.view(T, h, w)
-    full = weights.repeat_interleave(s, 1).repeat_interleave(s, 2)  # each cell over its s x s pixels
-    maps = full[:, top:Hp - bottom, left:Wp - right]
+    maps = cells_to_pixels(weights, q.pad)
     cells = torch.nonzero(share.view(h, w) > 0)
     return MemoryAttention(weights, weights.sum((1, 2)), maps, cells, share[share > 0].to(p.dtype), object)

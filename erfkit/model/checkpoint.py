@@ -435,7 +435,8 @@ def load_backbone_weights(model: STM, path: str | os.PathLike) -> list[str]:
 
 
 def load_stm(path: str | os.PathLike, purpose: str, *, device: str | torch.device | None = "cpu") -> STM:
-    """:func:`load_checkpoint`, for what only an STM can do so far (the explanations: issue 29).
+    """:func:`load_checkpoint`, for what only an STM can do (the paper's experiments: its memory strategies and
+    gradient correction are STM's).
 
     Raises:
         CheckpointError: ``path`` holds another family (an XMem), naming ``purpose`` and what works on it.
@@ -443,5 +444,5 @@ def load_stm(path: str | os.PathLike, purpose: str, *, device: str | torch.devic
     model = load_checkpoint(path, device=device)
     if not isinstance(model, STM):
         raise CheckpointError(f"{path}: an {type(model).__name__} checkpoint; {purpose} works on STM checkpoints "
-                              "only so far (on XMem: erfkit segment and erfkit info, docs/xmem.md)")
+                              "only (an XMem works with erfkit segment, info, erf, memory, onset and the dashboard: docs/xmem.md)")
     return model

@@ -12,18 +12,20 @@ __all__ = ["draw_memory_read", "draw_onset"]
 
 
 def draw_memory_read(query: np.ndarray, query_mask: np.ndarray | None, point: tuple[int, int] | None,
-                     frames: list[np.ndarray], names: list[str], share: np.ndarray, j: float,
+                     frames: list[np.ndarray | None], names: list[str], share: np.ndarray, j: float,
                      j_without: np.ndarray, maps: np.ndarray | None = None, point_mass: np.ndarray | None = None,
                      title: str = "") -> plt.Figure:
-    """The query frame, each memory frame (with the read's weights at ``point`` over it), and per-frame bars.
+    """The query frame, each memory unit (with the read's weights at ``point`` over it), and per-unit bars.
 
     Args:
         query: ``[H, W, 3]`` the frame explained; query_mask: ``[H, W]`` its predicted object (outlined).
         point: ``(y, x)`` the pixel whose read is shown (marked), or ``None``.
-        frames: the ``T`` memory frames ``[H, W, 3]``; names: their names.
-        share: ``[T]`` share of the read over the object; j, j_without: J with all / without each frame.
-        maps: ``[T, H, W]`` the read's weights at ``point`` on each memory frame (one shared scale).
-        point_mass: ``[T]`` the share of each frame at ``point``.
+        frames: the ``T`` memory frames ``[H, W, 3]``, ``None`` for XMem's long-term memory (its prototypes'
+            weights are drawn at their keys' cells on grey: they are not pixels of one frame); names: their
+            names (``long-term`` for the prototypes).
+        share: ``[T]`` share of the read over the object; j, j_without: J with all / without each unit.
+        maps: ``[T, H, W]`` the read's weights at ``point`` on each unit (one shared scale).
+        point_mass: ``[T]`` the share of each unit at ``point``.
     """
     T = len(frames)
     fig = plt.figure(figsize=(1.9 * (T + 1), 4.4))
@@ -34,14 +36,17 @@ def draw_memory_read(query: np.ndarray, query_mask: np.ndarray | None, point: tu
         ax.plot([point[1]], [point[0]], marker="+", color=PRED_COLOR, markersize=10, mew=2)
     ax.set_title("query frame", fontsize=8)
     top = float(maps.max()) if maps is not None and maps.size else None
+    grey = np.full_like(query, 128)
     for i in range(T):
         a = fig.add_subplot(grid[0, i + 1])
+        image = grey if frames[i] is None else frames[i]
         if maps is not None:
-            show_map(a, maps[i], frames[i], vmax=top, colorbar=i == T - 1)
+            show_map(a, maps[i], image, vmax=top, colorbar=i == T - 1)
         else:
-            a.imshow(frames[i])
+            a.imshow(image)
             a.set_axis_off()
-        a.set_title(f"memory {names[i]}", fontsize=8)
+        a.set_title("long-term prototypes\n(at their keys' cells)" if frames[i] is None else f"memory {names[i]}",
+                    fontsize=8)
     bars = fig.add_subplot(grid[1, :])
     x = np.arange(T)
     width = 0.27
@@ -51,7 +56,7 @@ def draw_memory_read(query: np.ndarray, query_mask: np.ndarray | None, point: tu
     bars.bar(x + width, j - np.asarray(j_without), width, label=f"J lost without it (J = {j:.3f})",
              color=COLORS["baseline"])
     bars.axhline(0, color="#999999", linewidth=0.6)
-    bars.set_xticks(x, [f"memory {n}" for n in names])
+    bars.set_xticks(x, [n if f is None else f"memory {n}" for n, f in zip(names, frames)])
     bars.legend(frameon=False, fontsize=7, ncol=3)
     if title:
         fig.suptitle(title, fontsize=9)

@@ -27,7 +27,7 @@ def test_memory_writes_shares_effects_and_the_read_at_a_point(setup, tmp_path, c
     assert main(["memory", "--checkpoint", str(a), "--data", str(data), "--sequence", name, "--frame", "6",
                  "--object", str(obj), "--point", "30,50", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "memory frame" in out and "00005" in out
+    assert "memory unit" in out and "00005" in out
     d = json.loads((tmp_path / "memory.json").read_text())
     assert d["memory_frames"] == [0, 5] and abs(sum(d["share"]) - 1) < 1e-5 and abs(sum(d["point_mass"]) - 1) < 1e-5
     assert d["point"] == [30, 50] and (tmp_path / "memory.png").stat().st_size > 1000

@@ -1,8 +1,10 @@
-"""``erfkit erf`` and ``erfkit info`` on a checkpoint of each model family (a tiny random XMem here)."""
+"""``erfkit info``, ``erf``, ``memory``, ``onset`` and ``dashboard`` on a checkpoint of another family (a tiny random
+XMem)."""
 
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -46,3 +48,37 @@ def test_erf_writes_every_map_of_an_xmem(tmp_path, tiny_synth, xmem_checkpoint, 
         rows = list(csv.DictReader(f))
     assert {r["method"] for r in rows} == expected
     assert all(np.isfinite(float(r["energy"])) for r in rows)
+
+
+def test_memory_explains_an_xmem_read(tmp_path, tiny_synth, xmem_checkpoint, capsys):
+    """The tiny videos are 8 frames: XMem's defaults (a frame memorised every 5) keep frames 0 and 5; no
+    long-term memory yet, so the units are the two working frames."""
+    sequence = (tiny_synth / "ImageSets" / "2017" / "val.txt").read_text().split()[0]
+    out = tmp_path / "memory"
+    assert main(["memory", "--checkpoint", str(xmem_checkpoint), "--data", str(tiny_synth), "--sequence", sequence,
+                 "--frame", "7", "--object", "1", "--point", "30,50", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "00000" in printed and "00005" in printed, printed
+    doc = json.loads((out / "memory.json").read_text())
+    assert doc["memory_frames"] == [0, 5] and [u["kind"] for u in doc["units"]] == ["frame", "frame"]
+    assert abs(sum(doc["share"]) - 1) < 1e-5 and abs(sum(doc["point_mass"]) - 1) < 1e-5
+    assert (out / "memory.png").stat().st_size > 0 and (out / "memory.pdf").stat().st_size > 0
+
+
+def test_onset_compares_an_stm_and_an_xmem(tmp_path, tiny_synth, xmem_checkpoint, tiny_model, capsys):
+    stm = save_checkpoint(tiny_model, tmp_path / "stm", {"label": "stm-tiny"})
+    sequence = (tiny_synth / "ImageSets" / "2017" / "val.txt").read_text().split()[0]
+    assert main(["onset", "--checkpoint", str(stm), "--checkpoint", str(xmem_checkpoint), "--data", str(tiny_synth),
+                 "--sequence", sequence, "--out", str(tmp_path / "onset")]) == 0
+    doc = json.loads((tmp_path / "onset" / "onset.json").read_text())
+    assert len(doc["onset"]) == 2 and "stm-tiny" in doc["onset"], doc["onset"]
+
+
+def test_the_dashboard_takes_an_xmem_as_b(tiny_synth, xmem_checkpoint, tiny_model, tmp_path):
+    from erfkit.cli import build_parser
+    from erfkit.cli.dashboard import settings
+
+    stm = save_checkpoint(tiny_model, tmp_path / "stm")
+    args = build_parser().parse_args(["dashboard", "--checkpoint", str(stm), "--checkpoint", str(xmem_checkpoint),
+                                      "--data", str(tiny_synth)])
+    assert settings(args).checkpoints == (str(stm), str(xmem_checkpoint))

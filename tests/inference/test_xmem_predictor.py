@@ -285,20 +285,13 @@ def test_erfkit_segment_builds_stms_predictor_as_before(tmp_path, tiny_model):
     assert (s["memory"], s["mem_every"], s["gc"]["iters"]) == ("first", 3, 2)
 
 
-def test_the_explaining_verbs_refuse_an_xmem_in_one_line(tmp_path, tiny_synth, xmem_checkpoints, capsys):
-    """The explorer, error onset and the dashboard are written against STM's predictor so far (issue 29; `erfkit
-    erf` runs on an XMem: tests/cli/test_erf_families.py): an XMem checkpoint gets one line naming the file and
-    what works on it, not an STM option's error."""
+def test_the_paper_experiments_refuse_an_xmem_in_one_line(tmp_path, tiny_synth, xmem_checkpoints, capsys):
+    """The paper's tables and figures are STM's (its memory strategies and gradient correction): an XMem checkpoint
+    gets one line naming the file and what works on it (tests/cli/test_model_families.py runs those)."""
     xmem = str(xmem_checkpoints["safetensors"])
-    name = (tiny_synth / "ImageSets" / "2017" / "val.txt").read_text().split()[0]
-    common = ["--data", str(tiny_synth), "--sequence", name]
-    for verb, args in [("memory", ["--checkpoint", xmem, *common, "--frame", "3", "--object", "1",
-                                   "--out", str(tmp_path / "m")]),
-                       ("onset", ["--checkpoint", xmem, "--checkpoint", xmem, *common, "--out", str(tmp_path / "o")]),
-                       ("dashboard", ["--checkpoint", xmem, "--checkpoint", xmem, "--data", str(tiny_synth)])]:
-        assert main([verb, *args]) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and xmem in err[0], err
-        assert ("the dashboard" if verb == "dashboard" else f"erfkit {verb}") in err[0], err
-        assert "STM checkpoints only" in err[0], err
+    assert main(["experiment", "table3", "--baseline", xmem, "--cyclic", xmem, "--data", str(tiny_synth),
+                 "--out", str(tmp_path / "x"), "--quick"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and xmem in err[0] and "erfkit experiment" in err[0] and "STM checkpoints only" in err[0], err
+    assert "erf, memory, onset and the dashboard" in err[0], err
     assert not any(tmp_path.iterdir())  # nothing half-written
