@@ -49,7 +49,7 @@ def settings(args: argparse.Namespace) -> DashboardSettings:
     from ..data.davis import DavisDataset
     from ..data.letterbox import parse_size
     from ..errors import ConfigError
-    from ..model.checkpoint import load_stm
+    from ..model.checkpoint import load_checkpoint
 
     d = DashboardSettings()
     s = DashboardSettings(data=args.data or d.data, split=args.split,
@@ -62,7 +62,7 @@ def settings(args: argparse.Namespace) -> DashboardSettings:
         parse_size(s.size)
     DavisDataset(s.data, s.split)
     for c in s.checkpoints:
-        load_stm(c, "the dashboard")
+        load_checkpoint(c)  # any family: A and B may be an STM and an XMem
     return s
 
 

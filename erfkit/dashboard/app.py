@@ -389,12 +389,15 @@ def frame_panels(cmp: Comparison, c: Choices, frame: int, big, keys) -> None:
         with slot.container():
             st.image(image, caption=caption, width="stretch")
             st.html(colour_bar(scale))
+    if panels.note:  # A and B in different units (Grad-CAM of two families' layers)
+        big_cols[2].caption(panels.note)
     shown = [panels]
     for i, key in enumerate(others):
         p = cmp.method_panels(frame, c.obj, key, c.view, c.display, progress=say)
         shown.append(p)
         for j in range(2):
-            slots["small"][2 * i + j].image(p.images[j], caption=p.captions[j], width="stretch")
+            slots["small"][2 * i + j].image(p.images[j], caption=p.captions[j] + (" (own scale: another layer)"
+                                                                              if p.note else ""), width="stretch")
     status.empty()
     view = cmp.view_of(frame, c.obj, c.view, masks, sorted(shown, key=lambda m: keys.index(m.key)), c.display)
     exports(cmp, c, view)
@@ -503,8 +506,9 @@ def dataset_pick(settings: DashboardSettings) -> str | None:
 
 
 def explorer_tab(cmp: Comparison, c: Choices, frame: int) -> None:
-    st.caption("Click a cell of the frame: what each checkpoint's memory read takes from each memory frame "
-               "for the selected object at that cell (the read works on cells of 16x16 network pixels).")
+    st.caption("Click a cell of the frame: what each checkpoint's memory read takes from each memory frame (and "
+               "XMem's long-term memory) for the selected object at that cell (the read works on cells of 16x16 "
+               "network pixels).")
     if frame == 0:
         st.info("Frame 0 is given with its mask: its memory is empty. Choose a later frame.")
         return
@@ -540,7 +544,7 @@ def memory_read(cmp: Comparison, frame: int, side: int, point: tuple[int, int], 
                 display) -> None:
     """One checkpoint's read at ``point``: its weights on each memory frame (colour bar ending at ``top``),
     each frame's share of the read, and the J lost without it."""
-    names = [cmp.video.frame_name(t) for t in read.memory_frames]
+    names = [u.name(cmp.video.frame_name) for u in read.units]
     against = cmp.truth_kind if read.reference != "prediction" else "its own prediction"
     st.markdown(f"**{'AB'[side]}: {cmp.labels[side]}** - read at (y={point[0]}, x={point[1]}); J at this frame "
                 f"{read.j:.3f} against {against}")
@@ -548,14 +552,16 @@ def memory_read(cmp: Comparison, frame: int, side: int, point: tuple[int, int], 
     for start in range(0, shown, 2):
         for col, i in zip(st.columns(2), range(start, min(start + 2, shown))):
             col.image(cmp.memory_panel(read.memory_frames[i], read.point_maps[i], top, display), width="stretch",
-                      caption=f"memory {names[i]}: {100 * read.point_mass[i]:.1f}% of the read")
+                      caption=f"{read.units[i].describe(cmp.video.frame_name)}: {100 * read.point_mass[i]:.1f}% "
+                              "of the read" + (" (each prototype at the cell its key was chosen from, on grey)"
+                                               if read.units[i].frame is None else ""))
     if len(names) > shown:
-        st.caption(f"{len(names) - shown} more memory frames are in the charts below.")
+        st.caption(f"{len(names) - shown} more memory units are in the charts below.")
     st.html(colour_bar(cmp.memory_scale(top)))
     st.vega_lite_chart(frame_share_chart(names, read.share, read.point_mass), width="stretch", height=180)
     st.vega_lite_chart(j_lost_chart(names, read.effect), width="stretch", height=180)  # room for its axis title
     if read.j == 0:
-        st.caption(f"J is already 0 on this frame: leaving a memory frame out cannot lower it, so no bar of "
+        st.caption(f"J is already 0 on this frame: leaving a memory unit out cannot lower it, so no bar of "
                    f"'J lost' shows ({'AB'[side]}).")
 
 

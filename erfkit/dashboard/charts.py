@@ -138,28 +138,30 @@ def explorer_chart(image: np.ndarray, cell: float, picked: tuple[int, int] | Non
 
 
 def frame_share_chart(names: list[str], share: np.ndarray, point_mass: np.ndarray | None) -> dict:
-    """Bars per memory frame: its share of the object's read and its share at the clicked cell (0 to 1)."""
-    rows = [{"memory frame": n, "measure": "share of the object's read", "share": float(v)}
+    """Bars per memory unit (a frame in memory, or XMem's long-term memory): its share of the object's read and
+    its share at the clicked cell (0 to 1)."""
+    rows = [{"memory unit": n, "measure": "share of the object's read", "share": float(v)}
             for n, v in zip(names, share)]
     if point_mass is not None:
-        rows += [{"memory frame": n, "measure": "share at the clicked cell", "share": float(v)}
+        rows += [{"memory unit": n, "measure": "share at the clicked cell", "share": float(v)}
                  for n, v in zip(names, point_mass)]
     return {"height": 180, "data": {"values": rows}, "mark": "bar",
-            "encoding": {"x": {"field": "memory frame", "type": "nominal", "axis": {**_AXIS, "labelAngle": 0}},
+            "encoding": {"x": {"field": "memory unit", "type": "nominal", "axis": {**_AXIS, "labelAngle": 0}},
                          "xOffset": {"field": "measure", "type": "nominal"},
                          "y": _q("share", scale={"domain": [0, 1]}, axis={**_AXIS, "title": "share of the read"}),
                          "color": {"field": "measure", "type": "nominal", "legend": _LEGEND},
-                         "tooltip": [{"field": "memory frame", "type": "nominal"},
+                         "tooltip": [{"field": "memory unit", "type": "nominal"},
                                      {"field": "measure", "type": "nominal"}, _q("share", format=".3f")]}}
 
 
 def j_lost_chart(names: list[str], effect: np.ndarray) -> dict:
-    """Bars per memory frame: the J of the frame lost when that memory frame is left out (its own axis, in J)."""
-    rows = [{"memory frame": n, "J lost without it": float(v)} for n, v in zip(names, effect)]
+    """Bars per memory unit (a frame in memory, or XMem's long-term memory): the J of the frame lost when that
+    unit is left out (its own axis, in J)."""
+    rows = [{"memory unit": n, "J lost without it": float(v)} for n, v in zip(names, effect)]
     return {"height": 140, "data": {"values": rows}, "mark": {"type": "bar", "color": COLORS["other"]},
-            "encoding": {"x": {"field": "memory frame", "type": "nominal", "axis": {**_AXIS, "labelAngle": 0}},
+            "encoding": {"x": {"field": "memory unit", "type": "nominal", "axis": {**_AXIS, "labelAngle": 0}},
                          "y": _q("J lost without it", axis=_AXIS),
-                         "tooltip": [{"field": "memory frame", "type": "nominal"},
+                         "tooltip": [{"field": "memory unit", "type": "nominal"},
                                      _q("J lost without it", format=".3f")]}}
 
 

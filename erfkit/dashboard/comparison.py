@@ -44,6 +44,7 @@ from ..evaluation.onset import MaskEvent, error_onset, mask_events
 from ..evaluation.pseudo_truth import PSEUDO_TRUTH_RULE, implausible_frames
 from ..evaluation.video import has_ground_truth, score_video
 from ..explain.atlas import Atlas
+from ..explain.attribution import LAYER_METHODS
 from ..explain.keys import CYCLE, MapKey
 from ..explain.temporal import TemporalAttribution, temporal_attribution
 from ..explain.views import MapStore, ViewSettings, find_atlases
@@ -393,15 +394,33 @@ class Comparison:
         k = self._slot(obj)
         maps = [self.maps(i, frame, [key], view, progress)[key][k].astype(np.float32) for i in range(2)]
         image, truth = self._image(frame), self._truth(frame, obj)
-        shown = display_values(maps, display.scale, display.shared, display.clip)
-        tops = display_tops(maps, display.shared, display.clip)
+        note = self.unit_note(key)
+        shared = display.shared and not note
+        shown = display_values(maps, display.scale, shared, display.clip)
+        tops = display_tops(maps, shared, display.clip)
         images = [map_panel(v, image, truth, alpha=display.opacity, colorbar=False) for v in shown]
-        common = shown if display.shared else display_values(maps, display.scale, True, display.clip)
+        common = display_values(maps, display.scale, True, display.clip) if not note else [np.zeros_like(maps[0])] * 2
         images.append(difference_panel(common[0], common[1], truth, colorbar=False))  # A - B: on one scale
         limit = float(np.abs(common[0] - common[1]).max()) or 1.0
         scales = [heat_scale(t, key, display) for t in tops] + [difference_scale(limit, display)]
-        captions = [f"{SIDES[i]}: {key.title}" for i in range(2)] + [f"A - B: {key.title}"]
-        return MethodPanels(key, maps, images, captions, scales)
+        captions = [f"{SIDES[i]}: {key.title}" for i in range(2)]
+        captions.append(f"A - B: {key.title}" if not note else f"A - B: not drawn ({key.title} of different layers)")
+        return MethodPanels(key, maps, images, captions, scales, note)
+
+    def unit_note(self, key: MapKey) -> str:
+        """Why A's and B's ``key`` maps are not in one unit, or ``""`` when they are.
+
+        Every map but a layer method's (Grad-CAM) is a gradient or an attribution at the frame's pixels, one unit
+        for any two memory networks; Grad-CAM is in the units of the layer it reads, which two families (or
+        two architectures) do not share.
+        """
+        if key.group != "saliency" or key.method not in LAYER_METHODS:
+            return ""
+        layers = [f"{s.model.family} {s.model.attribution_layer(key.wrt)}" for s in self.stores]
+        if layers[0] == layers[1]:
+            return ""
+        return (f"{key.title} reads a different layer in A ({layers[0]}) and in B ({layers[1]}): their values are "
+                "not one unit, so each has its own colour scale and A - B is not drawn.")
 
     def frame_view(self, frame: int, obj: int, view: ViewSettings, wrt: str, display: Display = Display(),
                    progress: Progress | None = None) -> FrameView:
@@ -454,7 +473,7 @@ class Comparison:
     def memory_read(self, side: int, frame: int, obj: int, point: tuple[int, int] | None,
                     view: ViewSettings) -> TemporalAttribution:
         """What checkpoint ``side`` reads from its memory to segment ``obj`` on ``frame`` (at ``point``, a pixel
-        ``(y, x)`` of the frame): each memory frame's share and effect, and the read's weights at the point.
+        ``(y, x)`` of the frame): each memory unit's share and effect, and the read's weights at the point.
 
         Raises:
             ConfigError: frame 0 (nothing in memory yet), a point outside the frame, an object the video lacks.
@@ -473,10 +492,12 @@ class Comparison:
         self._reads.move_to_end(key)
         return self._reads[key]
 
-    def memory_panel(self, frame: int, weights: np.ndarray, top: float, display: Display = Display()) -> np.ndarray:
-        """Memory frame ``frame`` under the read's ``[H, W]`` weights (linear, ``top`` = the colour bar's end)."""
+    def memory_panel(self, frame: int | None, weights: np.ndarray, top: float, display: Display = Display()) -> np.ndarray:
+        """Memory frame ``frame`` under the read's ``[H, W]`` weights (linear, ``top`` = the colour bar's end);
+        ``None`` (XMem's long-term prototypes, not pixels of one frame): the weights on grey."""
         values = np.clip(weights / top, 0, 1) if top > 0 else np.zeros_like(weights)
-        return map_panel(values, self._image(frame), alpha=display.opacity, colorbar=False)
+        image = np.full((*weights.shape, 3), 128, np.uint8) if frame is None else self._image(frame)
+        return map_panel(values, image, alpha=display.opacity, colorbar=False)
 
     @staticmethod
     def memory_scale(top: float) -> ColourScale:

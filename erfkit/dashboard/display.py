@@ -83,6 +83,7 @@ class MethodPanels:
         images: ``[H, W, 3]`` uint8 panels: A, B, then A - B (on the display values).
         captions: one per image.
         scales: one :class:`ColourScale` per image.
+        note: why A's and B's values are not one unit (then each has its own scale and A - B is blank), or ``""``.
     """
 
     key: MapKey
@@ -90,6 +91,7 @@ class MethodPanels:
     images: list[np.ndarray]
     captions: list[str]
     scales: list[ColourScale]
+    note: str = ""
 
 
 @dataclass

@@ -128,3 +128,22 @@ def test_dashboard_renders_in_chromium(server):
         _wait_until_idle(page)
         assert before > 0 and page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(SHOTS / "dashboard-frame-2.png"), full_page=True)
+
+
+def test_an_xmem_opens_as_checkpoint_b(dashboard_env, tmp_path):
+    """Checkpoint B of another family (a tiny random XMem) beside an STM: the same first view, no error."""
+    import dataclasses
+
+    from erfkit.model import build_model
+    from erfkit.model.checkpoint import save_checkpoint
+
+    xmem = save_checkpoint(build_model("xmem-tiny", seed=0), tmp_path / "X", {"label": "xmem-tiny"})
+    settings = dataclasses.replace(dashboard_env, checkpoints=(dashboard_env.checkpoints[0], str(xmem)),
+                                   cache=str(tmp_path / "cache"))
+    with dashboard_server(settings, tmp_path / "streamlit.log") as url, chromium_page(url) as page:
+        _wait_until_idle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.locator('[data-testid="stImage"] img').count() >= 9
+        captions = page.eval_on_selector_all('[data-testid="stImageCaption"]', "els => els.map(e => e.textContent)")
+        assert any("B: xmem-tiny" in c for c in captions), captions
+        page.screenshot(path=str(SHOTS / "dashboard-xmem-b.png"), full_page=True)

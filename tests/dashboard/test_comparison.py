@@ -395,3 +395,26 @@ def test_a_segmentation_cut_by_a_bad_frame_starts_over(setup, tmp_path, monkeypa
     whole = predict_labels(store.model, cmp.video, size=store.size(VIEW))
     assert len(labels) == len(whole) and all(np.array_equal(a, b) for a, b in zip(labels, whole))
     assert store.has_labels(VIEW)
+
+
+def test_an_stm_beside_an_xmem(setup):
+    """A and B of different families: the same panels; maps in one unit share a scale, Grad-CAM (each family's
+    own layer) does not and says why; the explorer reads XMem's own memory."""
+    from erfkit.dashboard import Display
+
+    root, paths, ds, name = setup
+    xmem = str(save_checkpoint(build_model("xmem-tiny", seed=0), root / "X", {"label": "xmem-tiny"}))
+    cmp, _ = _open(root, (paths[0], xmem), ds, name)
+    obj = cmp.objects[0]
+    masks = cmp.mask_panels(6, obj, VIEW)
+    assert len(masks.images) == 2 and masks.preds[1].shape == ds[name].size
+    cycle = cmp.method_panels(6, obj, CYCLE, VIEW, Display(scale="linear"))
+    assert cycle.note == "" and cycle.scales[0].high == cycle.scales[1].high == max(float(m.max()) for m in cycle.maps)
+    gradcam = MapKey.saliency("gradcam", "query")
+    cam = cmp.method_panels(6, obj, gradcam, ViewSettings(steps=2, saliency_method="gradcam"), Display(scale="linear"))
+    assert "Decoder.RF2.ResMM" in cam.note and "decoder.up_8_4.skip_conv" in cam.note, cam.note
+    assert [s.high for s in cam.scales[:2]] == [float(m.max()) for m in cam.maps]  # one scale each
+    assert "not drawn" in cam.captions[2]
+    read = cmp.memory_read(1, 7, obj, (20, 30), VIEW)
+    assert read.memory_frames == [0, 5]  # XMem's working memory: every 5th frame, no STM "previous frame"
+    assert abs(read.point_mass.sum() - 1) < 1e-5
