@@ -103,9 +103,9 @@ class Reference:
 def _reference_loss(model: MemoryModel, memory, references: list[Reference], gamma: float,
                     bootstrap: float | None = None) -> torch.Tensor:
     """Sum over the references of the loss of rebuilding each one's given mask from ``memory``."""
-    loss = memory.keys.new_zeros(())
+    loss = references[0].target.new_zeros(())
     for ref in references:
-        mem = memory if len(ref.slots) == memory.keys.shape[1] else memory.select(ref.slots)
+        mem = memory if len(ref.slots) == memory.num_objects else memory.select(ref.slots)
         logits = model.segment(ref.query, mem)
         loss = loss + segmentation_loss(logits, ref.target, gamma, bootstrap=bootstrap)
     return loss
@@ -156,7 +156,7 @@ def gradient_correction_naive(model: MemoryModel, frame: torch.Tensor, probs: to
         memory = model.memorize(frame, y)
         loss = frame.new_zeros(())
         for ref_frame, ref in zip(reference_frames, references):
-            mem = memory if len(ref.slots) == memory.keys.shape[1] else memory.select(ref.slots)
+            mem = memory if len(ref.slots) == memory.num_objects else memory.select(ref.slots)
             loss = loss + segmentation_loss(model.segment(ref_frame, mem), ref.target, config.gamma,
                                             bootstrap=config.bootstrap)
         return loss

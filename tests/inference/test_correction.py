@@ -20,24 +20,30 @@ def video(tiny_synth):
     return ds[ds.names[1]]
 
 
-def _setup(model, video):
-    x1 = frame_tensor(video.read_frame(0), torch.device("cpu"))
-    xt = frame_tensor(video.read_frame(3), torch.device("cpu"))
+def _setup(model, video, dtype=torch.float32):
+    x1 = frame_tensor(video.read_frame(0), torch.device("cpu"), dtype)
+    xt = frame_tensor(video.read_frame(3), torch.device("cpu"), dtype)
     ids = sorted(video.object_frames)
-    y1 = onehot(video.prompt(0), ids, torch.device("cpu"))
+    y1 = onehot(video.prompt(0), ids, torch.device("cpu")).to(dtype)
     with torch.no_grad():
         probs = model.segment(xt, model.memorize(x1, y1)).softmax(1)
         ref = Reference(model.encode_query(x1), y1, list(range(len(ids))))
     return x1, xt, probs, ref
 
 
-def test_cached_correction_equals_the_straightforward_one(tiny_model, video):
-    x1, xt, probs, ref = _setup(tiny_model, video)
+@pytest.mark.parametrize("family", ["stm-tiny", "xmem-tiny"])
+def test_cached_correction_equals_the_straightforward_one(family, video):
+    """On any memory network (float64): the cached descent is the straightforward one, and it lowers the loss."""
+    from erfkit.model import build_model
+
+    model = build_model(family, seed=0).double()
+    x1, xt, probs, ref = _setup(model, video, torch.float64)
     cfg = GCConfig(iters=3, rate=180.0)
-    fast = gradient_correction(tiny_model, xt, probs, [ref], cfg)
-    naive = gradient_correction_naive(tiny_model, xt, probs, [x1], [ref], cfg)
+    fast, losses = gradient_correction(model, xt, probs, [ref], cfg, return_losses=True)
+    naive = gradient_correction_naive(model, xt, probs, [x1], [ref], cfg)
     assert not torch.equal(fast, probs)  # it did something
-    assert torch.allclose(fast, naive, atol=1e-5)
+    assert torch.allclose(fast, naive, atol=1e-10, rtol=0)
+    assert losses[-1] < losses[0]
 
 
 def test_no_weight_gradients_are_computed(tiny_model, video):
