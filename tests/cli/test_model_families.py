@@ -1,5 +1,5 @@
-"""``erfkit info``, ``erf``, ``memory``, ``onset`` and ``dashboard`` on a checkpoint of another family (a tiny random
-XMem)."""
+"""``erfkit info``, ``erf`` (one video and a split), ``compare``, ``memory``, ``onset`` and ``dashboard`` on a checkpoint
+of another family (a tiny random XMem)."""
 
 from __future__ import annotations
 
@@ -82,3 +82,19 @@ def test_the_dashboard_takes_an_xmem_as_b(tiny_synth, xmem_checkpoint, tiny_mode
     args = build_parser().parse_args(["dashboard", "--checkpoint", str(stm), "--checkpoint", str(xmem_checkpoint),
                                       "--data", str(tiny_synth)])
     assert settings(args).checkpoints == (str(stm), str(xmem_checkpoint))
+
+
+def test_a_dataset_run_of_an_xmem_compares_with_an_stm(tmp_path, tiny_synth, xmem_checkpoint, tiny_model, capsys):
+    """`erfkit erf` over a split (the dataset store) and `erfkit compare` take an XMem as they take an STM."""
+    stm = save_checkpoint(tiny_model, tmp_path / "stm")
+    sequence = (tiny_synth / "ImageSets" / "2017" / "val.txt").read_text().split()[0]
+    for name, ck in (("stm", stm), ("xmem", xmem_checkpoint)):
+        assert main(["erf", "--checkpoint", str(ck), "--data", str(tiny_synth), "--sequences", sequence,
+                     "--out", str(tmp_path / name), "--steps", "2", "--methods", "cycle,classic",
+                     "--metrics-every", "4", "--sanity-every", "0"]) == 0
+    assert main(["compare", str(tmp_path / "stm"), str(tmp_path / "xmem"), "--out", str(tmp_path / "report"),
+                 "--reps", "100"]) == 0
+    with open(tmp_path / "report" / "report.csv", newline="") as f:
+        rows = {r["metric"]: r for r in csv.DictReader(f)}
+    assert "J" in rows and "cycle/deletion" in rows, sorted(rows)
+    assert all(np.isfinite(float(rows[m]["difference"])) for m in ("J", "cycle/deletion"))
