@@ -30,8 +30,9 @@ XMEM_FLAGS = {"--top-k": "top_k", "--deep-update-every": "deep_update_every", "-
               "--num-prototypes": "num_prototypes", "--min-mid-term-frames": "min_mid_term_frames",
               "--max-mid-term-frames": "max_mid_term_frames", "--max-long-term-elements": "max_long_term_elements"}
 #: STM's predictor flags -> their defaults (given with an XMem checkpoint: an error).
-STM_FLAGS = {"--memory": "mem", "--memory-cap": None, "--gc-iters": 0, "--gc-rate": 180.0, "--gc-every": 5,
-             "--gc-bootstrap": 0.4, "--gc-save": "corrected"}
+STM_FLAGS = {"--memory": "mem", "--memory-cap": None}
+#: gradient correction's flags -> their defaults (any family).
+GC_FLAGS = {"--gc-iters": 0, "--gc-rate": 180.0, "--gc-every": 5, "--gc-bootstrap": 0.4, "--gc-save": "corrected"}
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,13 +42,13 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mem-every", type=int, default=None,
                    help="memorise every N-th frame (5; STM: with --memory mem; XMem: r in its paper)")
     p.add_argument("--memory-cap", type=int, default=None, help="STM: most frames in memory (first frame always kept)")
-    p.add_argument("--gc-iters", type=int, default=None, help="STM: gradient correction steps N (0: off)")
-    p.add_argument("--gc-rate", type=float, default=None, help="STM: gradient correction rate alpha (180)")
-    p.add_argument("--gc-every", type=int, default=None, help="STM: correct every K-th frame (5)")
+    p.add_argument("--gc-iters", type=int, default=None, help="gradient correction steps N (0: off)")
+    p.add_argument("--gc-rate", type=float, default=None, help="gradient correction rate alpha (180)")
+    p.add_argument("--gc-every", type=int, default=None, help="correct every K-th frame (5)")
     p.add_argument("--gc-bootstrap", type=float, default=None,
-                   help="STM: fraction of hardest pixels in GC's cross-entropy (0.4: the authors' loss; 1: plain mean)")
+                   help="fraction of hardest pixels in GC's cross-entropy (0.4: the authors' loss; 1: plain mean)")
     p.add_argument("--gc-save", choices=["corrected", "uncorrected"], default=None,
-                   help="STM: which mask to write when correcting (default: corrected; memory always gets it)")
+                   help="which mask to write when correcting (default: corrected; memory always gets it)")
     x = p.add_argument_group("XMem checkpoints (defaults: XMem's eval.py)")
     x.add_argument("--top-k", type=int, default=None, help="memory cells each query pixel reads (30)")
     x.add_argument("--deep-update-every", type=int, default=None,
@@ -71,7 +72,7 @@ def _given(args: argparse.Namespace, flags) -> list[str]:
 
 def build_predictor(args: argparse.Namespace):
     from ..errors import ConfigError
-    from ..inference import GCConfig, VideoPredictor
+    from ..inference import VideoPredictor
     from ..model import XMem
     from ..model.checkpoint import load_checkpoint
 
@@ -88,7 +89,8 @@ def build_predictor(args: argparse.Namespace):
         if args.mem_every is not None:
             settings["mem_every"] = args.mem_every
         try:
-            return VideoPredictor(model, max_objects=args.max_objects, size=args.size, **settings)
+            return VideoPredictor(model, max_objects=args.max_objects, size=args.size, gc=_gc_config(args),
+                                  **settings)
         except ConfigError as e:  # name our flag for a setting of XMemMemoryConfig
             flag = {**{v: k for k, v in XMEM_FLAGS.items()}, "mem_every": "--mem-every"}.get(e.option or "")
             if flag is None:
@@ -97,13 +99,25 @@ def build_predictor(args: argparse.Namespace):
     xmem_only = _given(args, XMEM_FLAGS)
     if xmem_only:
         raise ConfigError(f"{', '.join(xmem_only)}: XMem's memory options; {args.checkpoint} is not an XMem")
-    d = {f[2:].replace("-", "_"): v for f, v in STM_FLAGS.items()}
-    d.update({k: getattr(args, k) for k in d if getattr(args, k) is not None})
-    gc = GCConfig(iters=d["gc_iters"], rate=d["gc_rate"], every=d["gc_every"], save=d["gc_save"],
-                  bootstrap=d["gc_bootstrap"])
+    d = _with_defaults(args, STM_FLAGS)
     mem_every = 5 if args.mem_every is None else args.mem_every
     return VideoPredictor(model, memory=d["memory"], mem_every=mem_every, max_memory_frames=d["memory_cap"],
-                          gc=gc, max_objects=args.max_objects, size=args.size)
+                          gc=_gc_config(args), max_objects=args.max_objects, size=args.size)
+
+
+def _with_defaults(args: argparse.Namespace, flags: dict) -> dict:
+    """``{name: value}`` of ``flags``: what was given, else the flag's default."""
+    d = {f[2:].replace("-", "_"): v for f, v in flags.items()}
+    d.update({k: getattr(args, k) for k in d if getattr(args, k) is not None})
+    return d
+
+
+def _gc_config(args: argparse.Namespace):
+    from ..inference import GCConfig
+
+    d = _with_defaults(args, GC_FLAGS)
+    return GCConfig(iters=d["gc_iters"], rate=d["gc_rate"], every=d["gc_every"], save=d["gc_save"],
+                    bootstrap=d["gc_bootstrap"])
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -30,6 +30,14 @@ One :meth:`XMemPredictor.step` is one step of XMem's evaluation (its
   encoded and memorised; working memory is consolidated into long-term memory
   when it holds ``max_mid_term_frames`` frames (:class:`XMemMemory`).
 
+Gradient correction (``gc=GCConfig(iters=N, every=K)``, off by default, not part
+of XMem): on every ``K``-th frame, the predicted mask is refined by ``N`` steps
+of :func:`~erfkit.inference.gradient_correction` through the memory-model
+interface (the frame memorised alone, as a first frame with its own sensory
+memory, must rebuild each object's given mask on the frame it was given), and
+the corrected mask is what the frame memorises and (``gc.save="corrected"``)
+returns; the padding around the frame keeps XMem's own prediction.
+
 Object ids: XMem's evaluation maps the ids of a video's masks to consecutive
 labels ``1..K`` in the order they appear (its ``MaskMapper``); so does this
 predictor: channel ``k+1`` of the output is ``object_ids[k]`` (:attr:`XMemPredictor.object_ids`),
@@ -67,7 +75,8 @@ from ..errors import ConfigError, DataError
 from ..model.checkpoint import checkpoint_input_size
 from ..model.stm import pad_to_multiple, soft_aggregate
 from ..model.xmem import XMem, unpad
-from ..tensors import frame_tensor
+from ..tensors import frame_tensor, onehot
+from .correction import GCConfig, Reference, gradient_correction
 from .memory_read import MemoryRead, MemoryUnit, cell_shares, cells_to_pixels, query_pixels
 from .predictor import Propagator, given_objects, object_labels
 from .xmem_memory import FramePlan, MemoryWeights, XMemMemory, XMemMemoryConfig, XMemSchedule
@@ -75,7 +84,7 @@ from .xmem_memory import FramePlan, MemoryWeights, XMemMemory, XMemMemoryConfig,
 __all__ = ["XMemPredictor", "STM_ONLY_OPTIONS"]
 
 #: :class:`~erfkit.inference.VideoPredictor` options that have no meaning for XMem, refused with a ConfigError.
-STM_ONLY_OPTIONS = ("memory", "max_memory_frames", "gc", "memory_masks")
+STM_ONLY_OPTIONS = ("memory", "max_memory_frames", "memory_masks")
 
 
 @dataclass
@@ -88,6 +97,7 @@ class _State:
     pad: tuple[int, int, int, int] | None = None
     plan: FramePlan | None = None
     weights: MemoryWeights | None = None
+    references: list[Reference] = field(default_factory=list)  # gradient correction's given masks
 
 
 class XMemPredictor(Propagator):
@@ -103,6 +113,7 @@ class XMemPredictor(Propagator):
         size: ``"native"`` or ``"checkpoint"`` (the default; the checkpoint's
             size must be native): XMem runs at the file's size, padded to a
             multiple of 16.  Letterboxing to another size is STM's.
+        gc: gradient correction (:class:`~erfkit.inference.GCConfig`; default off), see the module notes.
         keep_weights: keep each read's :class:`~erfkit.inference.xmem_memory.MemoryWeights`
             in :attr:`last_weights` (``[K, N_mem, h*w]``, dense: at 480p with a
             full memory about 170 MB per object in float32).
@@ -116,21 +127,21 @@ class XMemPredictor(Propagator):
     Raises:
         ConfigError: not an XMem, a setting out of range, an unknown setting,
             or an option of STM's predictor (``memory``, ``max_memory_frames``,
-            ``gc``, ``memory_masks``).
+            ``memory_masks``).
 
     The predictor computes in the model's dtype: a float64 model gets float64
     frames and masks and returns float64 probabilities.
     """
 
     def __init__(self, model: XMem, config: XMemMemoryConfig | None = None, *, max_objects: int | None = None,
-                 size: InputSize | str = "checkpoint", keep_weights: bool = False,
+                 size: InputSize | str = "checkpoint", gc: GCConfig | None = None, keep_weights: bool = False,
                  device: str | torch.device | None = None, **settings):
         if not isinstance(model, XMem):
             raise ConfigError(f"XMemPredictor runs an XMem, not a {type(model).__name__}")
         if config is not None and not isinstance(config, XMemMemoryConfig):
             raise ConfigError(f"an XMem's memory settings are an XMemMemoryConfig, not {config!r} "
                               f"(STM's memory strategies do not apply to XMem)", option="memory")
-        stm_only = [k for k in STM_ONLY_OPTIONS if k in settings and not _unset(k, settings[k])]
+        stm_only = [k for k in STM_ONLY_OPTIONS if settings.get(k) is not None]
         if stm_only:
             raise ConfigError(f"{', '.join(stm_only)}: STM's predictor options, not XMem's (XMem reads its memory "
                               f"as XMemMemoryConfig says: top_k, mem_every, the long-term memory settings)",
@@ -152,7 +163,10 @@ class XMemPredictor(Propagator):
         self.model = model.to(self.device).eval()
         self.dtype = next(model.parameters()).dtype
         self.max_objects = max_objects
+        self.gc = gc or GCConfig()
         self.keep_weights = keep_weights
+        #: with gradient correction: the last frame's probabilities before it (``[K+1, H, W]``)
+        self.last_uncorrected: torch.Tensor | None = None
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -201,7 +215,7 @@ class XMemPredictor(Propagator):
         info = self.model.checkpoint
         doc = {"checkpoint_sha256": info.sha256 if info is not None else None,
                "model": self.model.config.to_dict(), "predictor": "xmem", "size": "native",
-               "xmem_memory": dataclasses.asdict(self.config)}
+               "xmem_memory": dataclasses.asdict(self.config), "gc": dataclasses.asdict(self.gc)}
         return json.loads(json.dumps(doc))  # as a results folder's manifest reads it back (tuples -> lists)
 
     # ------------------------------------------------------------------- step
@@ -252,8 +266,18 @@ class XMemPredictor(Propagator):
         if given:
             probs = self._with_given(probs, mask, given, ids)  # type: ignore[arg-type]
             memory.create_hidden_state(len(ids), key)
+            if self.gc.enabled:
+                self._add_references(x, mask, given, ids, s.ids)  # type: ignore[arg-type]
         assert probs is not None
         s.ids = ids
+        self.last_uncorrected = None
+        if self.gc.applies_to(s.t) and not given and s.references:
+            uncorrected = probs
+            left, right, top, bottom = pad
+            inside = (..., slice(top, probs.shape[-2] - bottom), slice(left, probs.shape[-1] - right))
+            probs = probs.clone()
+            probs[inside] = gradient_correction(model, x, uncorrected[inside], s.references, self.gc)
+            self.last_uncorrected = unpad(uncorrected, pad)[0]
         if plan.memorise:
             value, hidden = model.encode_value(image, f16, memory.hidden, probs[:, 1:],
                                                is_deep_update=plan.deep_update)
@@ -262,6 +286,8 @@ class XMemPredictor(Propagator):
                 memory.hidden = hidden
         s.pad, s.plan = pad, plan
         s.t += 1
+        if self.last_uncorrected is not None and self.gc.save == "uncorrected":
+            return self.last_uncorrected
         return unpad(probs, pad)[0]
 
     def labels(self, probs: torch.Tensor) -> np.ndarray:
@@ -319,6 +345,16 @@ class XMemPredictor(Propagator):
                           lambda cells: cells_to_pixels(cells, pad), segment)
 
     # --------------------------------------------------------------- helpers
+    def _add_references(self, x: torch.Tensor, mask: np.ndarray, given: list[int], ids: list[int],
+                        tracked: list[int]) -> None:
+        """Gradient correction's reference for the objects first given here: this frame (its query, encoded
+        once) and their masks (an object given again keeps its first reference)."""
+        new = [o for o in given if o not in tracked]
+        if not new:
+            return
+        target = onehot(np.where(np.isin(mask, new), mask, 0), new, self.device, self.dtype)
+        self._s.references.append(Reference(self.model.encode_query(x), target, [ids.index(o) for o in new]))
+
     def _with_given(self, probs: torch.Tensor | None, mask: np.ndarray, given: list[int],
                     ids: list[int]) -> torch.Tensor:
         """The frame's probabilities ``[1, K+1, H, W]`` (padded) once the given mask is laid over the prediction.
@@ -336,10 +372,3 @@ class XMemPredictor(Propagator):
             kept = [k for k in range(predicted.shape[1]) if ids[k] not in given]
             hot[:, kept] = predicted[:, kept]
         return torch.softmax(soft_aggregate(hot), dim=1)
-
-
-def _unset(name: str, value) -> bool:
-    """Whether an STM-only option was given its 'nothing' value (``None``, or gradient correction switched off)."""
-    if value is None:
-        return True
-    return name == "gc" and not getattr(value, "enabled", True)

@@ -174,15 +174,15 @@ def test_video_predictor_of_an_xmem_is_an_xmem_predictor(xmem_model, tiny_model)
     config = XMemMemoryConfig(num_prototypes=16, max_long_term_elements=64)
     assert VideoPredictor(xmem_model, config).config == config
     assert type(VideoPredictor(tiny_model)) is VideoPredictor  # an STM keeps STM's predictor
-    assert type(VideoPredictor(xmem_model, gc=GCConfig())) is XMemPredictor  # gradient correction off: nothing asked
+    assert VideoPredictor(xmem_model, gc=GCConfig(iters=2, every=3)).gc == GCConfig(iters=2, every=3)
     settings = VideoPredictor(xmem_model).settings()
     assert settings["predictor"] == "xmem" and settings["xmem_memory"]["top_k"] == 30
     assert json.loads(json.dumps(settings)) == settings  # as a results folder's manifest reads it back
 
 
 @pytest.mark.parametrize("option", [dict(memory="mem"), dict(memory="first"), dict(max_memory_frames=3),
-                                    dict(gc=GCConfig(iters=2)), dict(memory_masks=lambda t, x, p: p)],
-                         ids=["memory", "memory-first", "max_memory_frames", "gc", "memory_masks"])
+                                    dict(memory_masks=lambda t, x, p: p)],
+                         ids=["memory", "memory-first", "max_memory_frames", "memory_masks"])
 def test_stm_only_options_are_refused_for_an_xmem(xmem_model, option):
     with pytest.raises(ConfigError, match="STM's predictor options") as e:
         VideoPredictor(xmem_model, **option)
@@ -250,13 +250,17 @@ def test_erfkit_segment_runs_an_xmem_checkpoint(tmp_path, tiny_synth, xmem_check
     assert f"{len(names)} already complete" in capsys.readouterr().out
     assert main(["segment", "--checkpoint", str(xmem_checkpoints[fmt]), "--data", str(tiny_synth),
                  "--out", str(tmp_path / "nolt"), "--no-long-term", "--sequences", names[0]]) == 0
+    assert main(["segment", "--checkpoint", str(xmem_checkpoints[fmt]), "--data", str(tiny_synth),
+                 "--out", str(tmp_path / "gc"), "--gc-iters", "2", "--gc-every", "3", "--sequences", names[0]]) == 0
+    gc = json.loads((tmp_path / "gc" / ".erfkit-segment.json").read_text())["gc"]
+    assert (gc["iters"], gc["every"]) == (2, 3)
 
 
 def test_erfkit_segment_refuses_options_of_the_other_model(tmp_path, tiny_synth, xmem_checkpoints, tiny_model,
                                                            capsys):
     xmem = str(xmem_checkpoints["safetensors"])
     base = ["segment", "--data", str(tiny_synth), "--out", str(tmp_path / "o")]
-    for extra in (["--memory", "first"], ["--gc-iters", "2"], ["--memory-cap", "3"], ["--size", "64x112"]):
+    for extra in (["--memory", "first"], ["--memory-cap", "3"], ["--size", "64x112"]):
         assert main(base + ["--checkpoint", xmem, *extra]) == 2
         err = capsys.readouterr().err
         assert extra[0] in err and "Traceback" not in err and err.count("\n") == 1, err
@@ -295,3 +299,32 @@ def test_the_paper_experiments_refuse_an_xmem_in_one_line(tmp_path, tiny_synth, 
     assert len(err) == 1 and xmem in err[0] and "erfkit experiment" in err[0] and "STM checkpoints only" in err[0], err
     assert "erf, memory, onset and the dashboard" in err[0], err
     assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_gradient_correction_on_xmem(xmem_model):
+    """Every K-th frame's mask is refined by gradient_correction from the frame's own prediction (float64): the
+    first corrected frame equals the correction applied by hand; the memory takes the corrected mask."""
+    from erfkit.inference.correction import Reference, gradient_correction
+    from erfkit.tensors import frame_tensor, onehot
+
+    model = build_model("xmem-tiny", seed=0).double()
+    video, first = frames(6), two_objects()
+    gc = GCConfig(iters=3, rate=180.0, every=2)
+    plain = XMemPredictor(model, mem_every=1)
+    corrected = XMemPredictor(model, mem_every=1, gc=gc)
+    kept = XMemPredictor(model, mem_every=1, gc=GCConfig(iters=3, rate=180.0, every=2, save="uncorrected"))
+    outs = {}
+    for name, p in (("plain", plain), ("gc", corrected), ("kept", kept)):
+        outs[name] = [p.step(f, first if t == 0 else None) for t, f in enumerate(video)]
+        if name == "gc":
+            before = p.last_uncorrected  # frame 5: not corrected
+    assert before is None and corrected.settings()["gc"]["iters"] == 3
+    assert torch.equal(outs["plain"][1], outs["gc"][1])  # frame 1: not a K-th frame
+    x0, x2 = (frame_tensor(video[t], "cpu", torch.float64) for t in (0, 2))
+    ref = Reference(model.encode_query(x0), onehot(first, [4, 9], "cpu", torch.float64), [0, 1])
+    by_hand = gradient_correction(model, x2, outs["plain"][2][None], [ref], gc)[0]
+    assert torch.allclose(outs["gc"][2], by_hand, atol=1e-10, rtol=0) and not torch.allclose(by_hand, outs["plain"][2])
+    # save="uncorrected" writes the prediction, but memorises the corrected mask: later frames equal GC's
+    assert torch.equal(outs["kept"][2], outs["plain"][2])
+    assert torch.allclose(outs["kept"][3], outs["gc"][3], atol=1e-12)
+    assert not torch.allclose(outs["gc"][3], outs["plain"][3], atol=1e-9)
