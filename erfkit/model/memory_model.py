@@ -3,9 +3,11 @@
 A memory network segments a query frame by reading a memory of frames stored
 with their masks.  STM and XMem are two such networks; every explainer
 (cycle-ERF, classic ERF, Captum saliency, gradient correction, the memory
-read's attention, temporal attribution, error onset, dataset runs) is written
-against this interface only, so a model family that implements it is explained
-by all of them.  ``docs/model-families.md`` walks through adding one.
+read's attention, error onset, dataset runs) is written against this
+interface only, and temporal attribution and the memory explorer against the
+family's predictor's ``memory_read`` (:mod:`erfkit.inference.memory_read`), so
+a model family that implements both is explained by all of them.
+``docs/model-families.md`` walks through adding one.
 
 The operations (frames are RGB in ``[0, 1]``, ``[B, 3, H, W]``, any size: a
 family pads them itself and crops its outputs back; masks are
