@@ -7,7 +7,7 @@ import json
 from .common import RESULTS, ROOT
 
 ORDER = ["seeds", "fps", "eval_speed", "gc_speed", "cycle_erf_speed", "erf_throughput", "dtype_agreement",
-         "train_step",
+         "train_step", "xmem_speed",
          "dashboard_latency", "long_video", "real_video", "real_video_tracks", "real_video_variants",
          "real_video_two_stage",
          "memory_probe"]
@@ -93,6 +93,36 @@ def gc_speed(r: dict) -> list[str]:
     out += ["", "Floor = offline time + corrected frames x N x (one forward + backward of memorize + "
             "segment-from-cached-query, measured). Naive GC re-encodes frame 1 and computes weight gradients at "
             "every step. Models: " + "; ".join(f"{k}: {v['model']}" for k, v in r["models"].items()) + "."]
+    return out
+
+
+def xmem_speed(r: dict) -> list[str]:
+    out = _head(r, "XMem: erfkit against XMem's own code (issue: beyond STM)")
+    v, ref = r["video"], r["reference"]
+    h, w = v["size"]
+    out += [f"{r['model']}; float32, XMem's evaluation defaults; "
+            f"`{v['sequence']}`, {v['frames']} real frames at {h}x{w}, {v['objects']} object(s), frames "
+            f"{', '.join(map(str, r['memorised_frames']))} memorised. The reference: XMem's `InferenceCore` "
+            f"(hkchengrex/XMem {ref['checked_commit'][:7]}, exported outside the project, patched only "
+            f"`{ref['patches'][0]}`), driven as its `eval.py` does; erfkit: `VideoPredictor(model)`. "
+            f"{r['repeats']} passes per side, interleaved; seconds per frame = {r['seconds_per_frame_rule']}. "
+            "The floor: erfkit's network alone in the same steps (encode_key, decode, encode_value); the rest is "
+            "the memory read (similarity, top-k, readout), memorising and consolidation, the same work on both "
+            "sides.", "",
+            "| | s / frame | network s | the rest s | frames read only | frames also memorised | frame 0 |",
+            "|---|---|---|---|---|---|---|"]
+    for name, label in (("reference", "XMem's InferenceCore"), ("erfkit", "erfkit")):
+        sd = r["sides"][name]
+        k = sd["by_kind"]
+        cells = [f"{k[c]['seconds']:.3f}" if k[c]["frames"] else "-" for c in ("read", "read_and_memorised")]
+        out.append(f"| {label} | {sd['seconds_per_frame']:.3f} | {sd['network_seconds_per_frame']:.3f} | "
+                   f"{sd['other_seconds_per_frame']:.3f} | {cells[0]} | {cells[1]} | {sd['frame0_seconds']:.3f} |")
+    out.append(f"| floor (network alone) | {r['seconds_per_frame']['floor']:.3f} | | | | | |")
+    a = r["agreement"]
+    out += ["", f"erfkit / reference: {r['ratio_erfkit_over_reference']:.3f} (target <= {r['target_ratio']:.2f}: "
+            f"{_ok(r['ratio_erfkit_over_reference'] <= r['target_ratio'])}); erfkit / floor: "
+            f"{r['erfkit_over_floor']:.3f}. Agreement (float32): max |p_erfkit - p_XMem| "
+            f"{a['max_abs_diff_all_frames']:.1e} over all frames."]
     return out
 
 
