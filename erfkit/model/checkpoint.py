@@ -14,7 +14,10 @@ error lists missing and unexpected keys):
   'max_skip'}``, memory encoder input ``conv1_bg``, ResNet-50 or ResNet-18;
 * ``xmem-released``: XMem's released weights (``XMem.pth``, also
   ``XMem-s012.pth`` ...), a bare state dict of :class:`~erfkit.model.xmem.XMem`
-  (``key_encoder.*``, ``value_encoder.*``, ``key_proj.*``, ``decoder.*``).
+  (``key_encoder.*``, ``value_encoder.*``, ``key_proj.*``, ``decoder.*``);
+* ``xmem-training``: XMem's training checkpoints (``*_checkpoint_<it>.pth``),
+  ``{'it', 'network', 'optimizer', 'scheduler'}``: the network's state dict is
+  read, ``it`` kept as metadata, the optimizer and scheduler ignored.
 
 All are read with ``torch.load(..., weights_only=True)``, which refuses any
 file that would run code when unpickled.  The architecture (backbones, key,
@@ -65,6 +68,7 @@ FORMAT_NAME = "erfkit-checkpoint"
 FORMAT_VERSION = 1
 #: Format name of XMem's released weights.
 XMEM_RELEASED = "xmem-released"
+XMEM_TRAINING = "xmem-training"
 
 
 def checkpoint_input_size(model: STM | XMem) -> InputSize:
@@ -166,9 +170,11 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     if not isinstance(obj, dict):
         raise CheckpointError(f"expected a dict of tensors, found {type(obj).__name__}", p)
     meta = {}
-    if "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        meta = {k: v for k, v in obj.items() if k != "state_dict" and isinstance(v, (int, float, str, list, tuple))}
-        obj = obj["state_dict"]
+    for wrapper in ("state_dict", "network"):  # STM's authors' training checkpoints; XMem's
+        if wrapper in obj and isinstance(obj[wrapper], dict):
+            meta = {k: v for k, v in obj.items() if k != wrapper and isinstance(v, (int, float, str, list, tuple))}
+            obj = obj[wrapper]
+            break
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"entries that are not tensors: {bad[:5]}", p)
@@ -334,7 +340,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device | Non
             sd = {k[len("module."):]: v for k, v in sd.items()}
             notes.append("removed the 'module.' prefix (nn.DataParallel)")
         if _is_xmem(sd):
-            fmt = XMEM_RELEASED
+            fmt = XMEM_TRAINING if "it" in meta else XMEM_RELEASED
             config = _infer_xmem_config(sd, p)
             model = XMem(config)
             sd = _fill_xmem(sd, model, notes)

@@ -35,12 +35,12 @@ class CheckpointInfo:
 
     Attributes:
         path: the file read.
-        format: ``"erfkit"``, ``"stm-official"``, ``"stm-training"`` or
-            ``"xmem-released"``.
+        format: ``"erfkit"``, ``"stm-official"``, ``"stm-training"``,
+            ``"xmem-released"`` or ``"xmem-training"``.
         config: the architecture (:class:`ModelConfig` of an STM,
             :class:`XMemConfig` of an XMem).
         metadata: our metadata (training mode, data, step, seed, metrics ...),
-            or what the foreign file carried (``epoch``, ``max_skip``).
+            or what the foreign file carried (``epoch``, ``max_skip``; XMem's ``it``).
         notes: what the loader filled in or ignored (e.g. default mean/std).
     """
 
@@ -71,7 +71,7 @@ class CheckpointInfo:
         """
         if self.format == "stm-training":
             return PAPER_SIZE
-        if self.format in ("stm-official", "xmem-released"):
+        if self.format in ("stm-official", "xmem-released", "xmem-training"):
             return None
         try:
             return parse_size(self.metadata.get("input_size", "native"))

@@ -285,6 +285,22 @@ def test_released_variants_load_as_xmem_loads_them(tmp_path, released):
     assert "module." in notes and "single-object" in notes and "num_batches_tracked" in notes
 
 
+def test_xmems_training_checkpoints_load(tmp_path, released):
+    """XMem's trainer saves {'it', 'network', 'optimizer', 'scheduler'} (a MultiStepLR's milestones are a Counter):
+    the network loads strictly, the iteration is kept, the rest is ignored; still weights_only."""
+    model = load_checkpoint(released[0])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [10, 20], 0.1)
+    path = tmp_path / "retrain_s2_checkpoint_3000.pth"
+    torch.save({"it": 3000, "network": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict()}, path)
+    back = load_checkpoint(path)
+    assert isinstance(back, XMem) and back.checkpoint.format == "xmem-training"
+    assert back.checkpoint.metadata["it"] == 3000
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, back.state_dict()[k]), k
+
+
 def test_our_format_holds_an_xmem(tmp_path, released):
     model = load_checkpoint(released[0])
     path = save_checkpoint(model, tmp_path / "x", {"label": "xmem run"})
