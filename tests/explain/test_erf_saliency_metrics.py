@@ -41,12 +41,12 @@ def test_erf_wrt_query_and_memory(tiny_model, scene):
     with torch.no_grad():
         mem = tiny_model.memorize(memory, mask)
     y, x = units[0]
-    tiny_model.object_logits(q, mem)[0, 0, y, x].backward()
-    assert torch.allclose(rq.maps[0], q.grad[0].abs().sum(0), atol=1e-6)
+    (grad,) = torch.autograd.grad(tiny_model.object_logits(q, mem)[0, 0, y, x], q)  # the frame's only (a shared model)
+    assert torch.allclose(rq.maps[0], grad[0].abs().sum(0), atol=1e-6)
     # where nothing saturates, that is the gradient of the soft-aggregated logit too
     q2 = query.clone().requires_grad_(True)
-    tiny_model.segment(q2, mem)[0, 1, y, x].backward()
-    assert torch.allclose(q.grad, q2.grad, rtol=1e-3, atol=1e-6)
+    (grad2,) = torch.autograd.grad(tiny_model.segment(q2, mem)[0, 1, y, x], q2)
+    assert torch.allclose(grad, grad2, rtol=1e-3, atol=1e-6)
 
 
 @pytest.mark.parametrize("wrt", ["query", "memory"])
@@ -174,8 +174,8 @@ def test_saliency_is_the_gradient_of_the_documented_scalar(tiny_model, scene):
     maps = saliency(tiny_model, "saliency", query, memory, mask, regions, wrt="query")
     f = ObjectScore(tiny_model, 1, regions[1], mask, "query", memory)
     q = query.clone().requires_grad_(True)
-    f(q).sum().backward()
-    assert torch.allclose(maps[1], q.grad[0].abs().sum(0), atol=1e-6)
+    (grad,) = torch.autograd.grad(f(q).sum(), q)  # the frame's only: the model is shared by the tests
+    assert torch.allclose(maps[1], grad[0].abs().sum(0), atol=1e-6)
     # the region is fixed: the score of a frame is its logit summed inside the object's region
     with torch.no_grad():
         logit = tiny_model.object_logits(query, tiny_model.memorize(memory, mask))[0, 1]

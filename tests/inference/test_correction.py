@@ -48,6 +48,7 @@ def test_cached_correction_equals_the_straightforward_one(family, video):
 
 def test_no_weight_gradients_are_computed(tiny_model, video):
     x1, xt, probs, ref = _setup(tiny_model, video)
+    tiny_model.zero_grad(set_to_none=True)  # the model is shared: what an earlier test left is not this one's
     flags = [p.requires_grad for p in tiny_model.parameters()]
     seen = []
     hooks = [p.register_hook(lambda g: seen.append(1)) for p in tiny_model.parameters() if p.requires_grad]
