@@ -418,3 +418,5 @@ def test_an_stm_beside_an_xmem(setup):
     read = cmp.memory_read(1, 7, obj, (20, 30), VIEW)
     assert read.memory_frames == [0, 5]  # XMem's working memory: every 5th frame, no STM "previous frame"
     assert abs(read.point_mass.sum() - 1) < 1e-5
+    grey = cmp.memory_panel(None, read.point_maps[0], float(read.point_maps.max()))  # long-term: not one frame
+    assert grey.shape == (*ds[name].size, 3)
