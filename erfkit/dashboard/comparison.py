@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tempfile
 import threading
 import time
 import zipfile
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -44,6 +46,7 @@ from ..evaluation.onset import MaskEvent, error_onset, mask_events
 from ..evaluation.pseudo_truth import PSEUDO_TRUTH_RULE, implausible_frames
 from ..evaluation.video import has_ground_truth, score_video
 from ..explain.atlas import Atlas
+from ..explain.dataset import single_threaded_ops
 from ..explain.attribution import LAYER_METHODS
 from ..explain.keys import CYCLE, MapKey
 from ..explain.temporal import TemporalAttribution, temporal_attribution
@@ -368,6 +371,32 @@ class Comparison:
                 self._seconds[missing[0].group] = time.perf_counter() - t0
         return out
 
+    def maps_of_both(self, frame: int, keys: list[MapKey], view: ViewSettings,
+                     progress: Progress | None = None) -> list[dict]:
+        """A's and B's :meth:`maps` ``keys`` of ``frame``.
+
+        When both checkpoints have maps to compute on the CPU, they are computed at once, each in its own
+        thread with single-threaded operations (two networks on a core each keep two cores busier than one
+        network on two intra-op threads: ``benchmarks.dashboard_latency`` measures the page).  Not when A and
+        B are one checkpoint (one model, one cache) or a GPU holds them.
+        """
+        missing = [[k for k in keys if frame not in s.available(k, view)] for s in self.stores]
+        if not (missing[0] and missing[1]) or not self._parallel():
+            return [self.maps(i, frame, keys, view, progress) for i in range(2)]
+        with self.foreground(), self.lock, single_threaded_ops(), ThreadPoolExecutor(1) as pool:
+            t0 = time.perf_counter()
+            b = pool.submit(self.stores[1].get, frame, keys, view)  # no progress from there: the page's thread says it
+            out = [self.stores[0].get(frame, keys, view, progress), b.result()]
+            if len(missing[0]) == 1 and missing[0] == missing[1]:  # per map and checkpoint, as eta() adds them
+                self._seconds[missing[0][0].group] = (time.perf_counter() - t0) / 2
+        return out
+
+    def _parallel(self) -> bool:
+        """Whether A and B may compute at once: two models, two caches, on the CPU, with two cores or more."""
+        a, b = self.stores
+        on_cpu = all(next(s.model.parameters()).device.type == "cpu" for s in self.stores)
+        return a.model is not b.model and a.sha != b.sha and on_cpu and (os.cpu_count() or 1) >= 2
+
     def mask_panels(self, frame: int, obj: int, view: ViewSettings, progress: Progress | None = None) -> MaskPanels:
         """Each checkpoint's prediction of ``obj`` on ``frame``, filled, the annotation outlined, with warnings."""
         self._slot(obj)
@@ -392,7 +421,7 @@ class Comparison:
                       progress: Progress | None = None) -> MethodPanels:
         """One map kind of ``frame`` for ``obj``: A, B and A - B, with their colour scales (computing what is missing)."""
         k = self._slot(obj)
-        maps = [self.maps(i, frame, [key], view, progress)[key][k].astype(np.float32) for i in range(2)]
+        maps = [m[key][k].astype(np.float32) for m in self.maps_of_both(frame, [key], view, progress)]
         image, truth = self._image(frame), self._truth(frame, obj)
         note = self.unit_note(key)
         shared = display.shared and not note
@@ -441,8 +470,7 @@ class Comparison:
         """Compute (or find) every map of ``frames`` for both checkpoints; ``progress(done, total)`` after each."""
         frames = list(frames)
         for i, t in enumerate(frames):
-            for side in range(2):
-                self.maps(side, t, view.map_keys(wrt), view)
+            self.maps_of_both(t, view.map_keys(wrt), view)
             if progress is not None:
                 progress(i + 1, len(frames))
 
@@ -458,7 +486,7 @@ class Comparison:
         """Thumbnails of frame ``frame`` and the two cycle-ERFs on it (shared scale)."""
         k = self._slot(obj)
         image = self.video.read_frame(frame)
-        a, b = (self.maps(i, frame, [CYCLE], view)[CYCLE][k].astype(np.float32) for i in range(2))
+        a, b = (m[CYCLE][k].astype(np.float32) for m in self.maps_of_both(frame, [CYCLE], view))
         va, vb = display_values([a, b], display.scale, True, display.clip)
         return [thumbnail(image), *(thumbnail(map_panel(v, image, alpha=display.opacity, colorbar=False))
                                     for v in (va, vb))]

@@ -420,3 +420,35 @@ def test_an_stm_beside_an_xmem(setup):
     assert abs(read.point_mass.sum() - 1) < 1e-5
     grey = cmp.memory_panel(None, read.point_maps[0], float(read.point_maps.max()))  # long-term: not one frame
     assert grey.shape == (*ds[name].size, 3)
+
+
+def test_a_and_b_compute_at_once_on_two_threads(setup, tmp_path, monkeypatch):
+    """Both checkpoints' missing maps are computed at once, B in a second thread, each single-threaded; the maps
+    are those computed one after the other (up to the rounding of one thread against two). One checkpoint as
+    A and B computes one after the other (one model, one cache)."""
+    import threading
+
+    root, paths, ds, name = setup
+    first = lambda: _open(tmp_path / "x", paths, ds, name)[0]  # noqa: E731  (an empty cache each time)
+    cmp = first()
+    threads, counts = {}, []
+    for side, store in enumerate(cmp.stores):
+        original = store.get
+
+        def get(*a, _side=side, _f=original, **k):
+            threads[_side] = threading.current_thread()
+            counts.append(__import__("torch").get_num_threads())
+            return _f(*a, **k)
+        monkeypatch.setattr(store, "get", get)
+    both = cmp.maps_of_both(4, [CYCLE], VIEW)
+    assert threads[0] is threading.main_thread() and threads[1] is not threading.main_thread()
+    assert counts == [1, 1]
+    (tmp_path / "x").rename(tmp_path / "parallel")
+    alone = _open(tmp_path / "y", paths, ds, name)[0]
+    sequential = [alone.maps(i, 4, [CYCLE], VIEW) for i in range(2)]
+    for p, q in zip(both, sequential):
+        a_, b_ = p[CYCLE].astype(np.float32), q[CYCLE].astype(np.float32)
+        assert np.abs(b_).max() > 0 and np.abs(a_ - b_).max() <= 1e-3 * np.abs(b_).max()  # equal here, in fact
+        np.testing.assert_array_equal(p["pred"], q["pred"])
+    same = _open(tmp_path / "z", (paths[0], paths[0]), ds, name)[0]
+    assert not same._parallel()
