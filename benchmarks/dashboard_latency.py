@@ -196,23 +196,39 @@ def real_frames(pair: tuple[str, str], busy: bool, new: tuple[int, ...] = (10, 3
 
 def cycle_floor(cmp, frame: int, view) -> float:
     """The unavoidable part of a new frame: cycle-ERF's M forward and backward passes of the memory path for
-    both checkpoints, alone (what :mod:`benchmarks.erf_throughput` calls the floor)."""
+    both checkpoints, alone (what :mod:`benchmarks.erf_throughput` calls the floor), computed as the page
+    computes them: at once, one thread each with single-threaded operations, where the comparison does so
+    (:meth:`~erfkit.dashboard.Comparison.maps_of_both`); else one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import torch
 
     from erfkit.data.letterbox import Letterbox, parse_size
     from erfkit.explain.cycle import CycleERFConfig
+    from erfkit.explain.dataset import single_threaded_ops
     from erfkit.tensors import frame_tensor, onehot
 
     from .erf_throughput import floor_seconds
 
-    video, total = cmp.video, 0.0
-    for store in cmp.stores:
+    video = cmp.video
+
+    def one(store) -> None:
         box = Letterbox.fit(video.size, parse_size(store.size(view)))
         x = box.image(frame_tensor(video.read_frame(frame), torch.device("cpu")))
         x_t = box.image(frame_tensor(video.read_frame(view.target), torch.device("cpu")))
         y_t = box.mask(onehot(video.prompt(view.target), sorted(video.object_frames), torch.device("cpu")))
-        total += floor_seconds(store.model, x, x_t, y_t, CycleERFConfig(steps=view.steps, batch_size=1))
-    return total
+        floor_seconds(store.model, x, x_t, y_t, CycleERFConfig(steps=view.steps, batch_size=1))
+
+    t0 = time.perf_counter()
+    if cmp._parallel():
+        with single_threaded_ops(), ThreadPoolExecutor(1) as pool:
+            other = pool.submit(one, cmp.stores[1])
+            one(cmp.stores[0])
+            other.result()
+    else:
+        for store in cmp.stores:
+            one(store)
+    return time.perf_counter() - t0
 
 
 def synthetic_atlas() -> dict:

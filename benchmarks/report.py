@@ -198,7 +198,8 @@ def dashboard_latency(r: dict) -> list[str]:
                 "(both masks of frame 1 and cycle-ERF A, B, A - B), and from the arrow key (once the page's run is "
                 "over, the worker segmenting the rest of the video) to the next frame's masks and large panels. "
                 "Steps: the same computing timed without the page (`Comparison`); the floor is cycle-ERF's M "
-                "passes alone, A + B.", "",
+                "passes alone, A + B, computed as the page computes them (since 2026-12-06 evening: A and B at once, "
+                "one thread each).", "",
                 "| pair | input | Chromium: first view (target 20 s) | Chromium: new frame (target 10 s) | "
                 "Chromium: new frame, all panels | first view, steps | floor | rest of the segmentation (J&F, "
                 "timeline) |", "|---|---|---|---|---|---|---|---|"]
