@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import functools
 import statistics
 import subprocess
 import sys
@@ -199,13 +200,11 @@ def cycle_floor(cmp, frame: int, view) -> float:
     both checkpoints, alone (what :mod:`benchmarks.erf_throughput` calls the floor), computed as the page
     computes them: at once, one thread each with single-threaded operations, where the comparison does so
     (:meth:`~erfkit.dashboard.Comparison.maps_of_both`); else one after the other."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import torch
 
     from erfkit.data.letterbox import Letterbox, parse_size
+    from erfkit.device import at_once
     from erfkit.explain.cycle import CycleERFConfig
-    from erfkit.explain.dataset import single_threaded_ops
     from erfkit.tensors import frame_tensor, onehot
 
     from .erf_throughput import floor_seconds
@@ -221,10 +220,7 @@ def cycle_floor(cmp, frame: int, view) -> float:
 
     t0 = time.perf_counter()
     if cmp._parallel():
-        with single_threaded_ops(), ThreadPoolExecutor(1) as pool:
-            other = pool.submit(one, cmp.stores[1])
-            one(cmp.stores[0])
-            other.result()
+        at_once(*(functools.partial(one, store) for store in cmp.stores))
     else:
         for store in cmp.stores:
             one(store)

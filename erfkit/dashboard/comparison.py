@@ -29,7 +29,6 @@ import threading
 import time
 import zipfile
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -41,12 +40,12 @@ from ..data.davis import DavisDataset
 from ..data.letterbox import Letterbox, parse_size
 from ..data.masks import mask_bytes
 from ..data.video import VideoSequence
+from ..device import at_once
 from ..errors import ConfigError, DataError
 from ..evaluation.onset import MaskEvent, error_onset, mask_events
 from ..evaluation.pseudo_truth import PSEUDO_TRUTH_RULE, implausible_frames
 from ..evaluation.video import has_ground_truth, score_video
 from ..explain.atlas import Atlas
-from ..explain.dataset import single_threaded_ops
 from ..explain.attribution import LAYER_METHODS
 from ..explain.keys import CYCLE, MapKey
 from ..explain.temporal import TemporalAttribution, temporal_attribution
@@ -383,10 +382,11 @@ class Comparison:
         missing = [[k for k in keys if frame not in s.available(k, view)] for s in self.stores]
         if not (missing[0] and missing[1]) or not self._parallel():
             return [self.maps(i, frame, keys, view, progress) for i in range(2)]
-        with self.foreground(), self.lock, single_threaded_ops(), ThreadPoolExecutor(1) as pool:
+        a, b = self.stores
+        with self.foreground(), self.lock:
             t0 = time.perf_counter()
-            b = pool.submit(self.stores[1].get, frame, keys, view)  # no progress from there: the page's thread says it
-            out = [self.stores[0].get(frame, keys, view, progress), b.result()]
+            out = at_once(lambda: a.get(frame, keys, view, progress),  # progress from the page's thread only
+                          lambda: b.get(frame, keys, view))
             if len(missing[0]) == 1 and missing[0] == missing[1]:  # per map and checkpoint, as eta() adds them
                 self._seconds[missing[0][0].group] = (time.perf_counter() - t0) / 2
         return out
@@ -428,7 +428,10 @@ class Comparison:
         shown = display_values(maps, display.scale, shared, display.clip)
         tops = display_tops(maps, shared, display.clip)
         images = [map_panel(v, image, truth, alpha=display.opacity, colorbar=False) for v in shown]
-        common = display_values(maps, display.scale, True, display.clip) if not note else [np.zeros_like(maps[0])] * 2
+        if note:  # different units: no A - B
+            common = [np.zeros_like(maps[0])] * 2
+        else:
+            common = shown if shared else display_values(maps, display.scale, True, display.clip)
         images.append(difference_panel(common[0], common[1], truth, colorbar=False))  # A - B: on one scale
         limit = float(np.abs(common[0] - common[1]).max()) or 1.0
         scales = [heat_scale(t, key, display) for t in tops] + [difference_scale(limit, display)]

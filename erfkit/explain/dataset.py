@@ -54,6 +54,7 @@ from tqdm.auto import tqdm
 
 from ..data.davis import DavisDataset
 from ..data.letterbox import format_size, parse_size
+from ..device import single_threaded_ops
 from ..errors import ConfigError, DataError
 from ..evaluation.measures import jaccard
 from ..files import atomic_write_json, atomic_write_text
@@ -190,17 +191,6 @@ def write_table(out: Path, dataset: DavisDataset, names: list[str]) -> Path:
     path = out / "metrics.csv"
     atomic_write_text(path, buf.getvalue())
     return path
-
-
-@contextlib.contextmanager
-def single_threaded_ops():
-    """Every CPU operation on one thread while the block runs (the process's setting restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def explain_dataset(model: MemoryModel, dataset: DavisDataset, out: str | os.PathLike, config: AtlasConfig | None = None, *,

@@ -728,6 +728,12 @@ class XMemMemory:
         if leave_out is not None:
             keep = [~leave_out[self._group_cells(g)] for g in range(self.working.num_groups)]
         affinities, _ = self._affinities(query_key, selection, keep)
+        return self._readout(affinities, query_key, keep)
+
+    def _readout(self, affinities: list[torch.Tensor], query_key: torch.Tensor,
+                 keep: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Each group's values read with its affinity (of :meth:`_affinities`, with the same ``keep``):
+        ``[1, K, Cv, h, w]``; a group that keeps no cell reads zeros."""
         readouts = []
         for g, affinity in enumerate(affinities):
             v = self._group_values(g)
@@ -758,9 +764,7 @@ class XMemMemory:
         self.working.update_usage(usage[:, n_lt:].flatten())
         if n_lt:
             self.long_term.update_usage(usage[:, :n_lt].flatten())
-        readouts = [self._group_values(g) @ affinity for g, affinity in enumerate(affinities)]  # [n_g, Cv, HW]
-        readout = torch.cat(readouts, 0)
-        readout = readout.view(1, readout.shape[0], readout.shape[1], *query_key.shape[-2:])
+        readout = self._readout(affinities, query_key)
         return readout if read_weights is None else (readout, read_weights)
 
     def layout(self) -> MemoryLayout:

@@ -63,6 +63,7 @@ Differences from XMem's evaluation (none changes its probabilities):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 
@@ -272,12 +273,9 @@ class XMemPredictor(Propagator):
         s.ids = ids
         self.last_uncorrected = None
         if self.gc.applies_to(s.t) and not given and s.references:
-            uncorrected = probs
-            left, right, top, bottom = pad
-            inside = (..., slice(top, probs.shape[-2] - bottom), slice(left, probs.shape[-1] - right))
-            probs = probs.clone()
-            probs[inside] = gradient_correction(model, x, uncorrected[inside], s.references, self.gc)
-            self.last_uncorrected = unpad(uncorrected, pad)[0]
+            self.last_uncorrected = unpad(probs, pad)[0]
+            probs = probs.clone()  # the padding keeps the prediction; unpad is a view of the frame inside it
+            unpad(probs, pad).copy_(gradient_correction(model, x, self.last_uncorrected[None], s.references, self.gc))
         if plan.memorise:
             value, hidden = model.encode_value(image, f16, memory.hidden, probs[:, 1:],
                                                is_deep_update=plan.deep_update)
@@ -325,14 +323,12 @@ class XMemPredictor(Propagator):
             cell_unit = torch.cat([cell_unit.new_zeros(n_lt), cell_unit + 1])
         ids = list(s.ids)
         slots = {label - 1: k for k, label in enumerate(layout.objects)}  # label k+1 is object slot k
-        weights: dict[int, torch.Tensor] = {}
+        affinity = functools.cache(lambda: memory.memory_weights(key, selection).affinity)  # [K, N_mem, h*w]
 
         def read_weights(k: int) -> torch.Tensor:
             if k not in slots:
                 raise ConfigError(f"object {ids[k]} is not memorised yet")
-            if not weights:
-                weights["all"] = memory.memory_weights(key, selection).affinity  # [K, N_mem, h*w]
-            return weights["all"][slots[k]]
+            return affinity()[slots[k]]
 
         def segment(without: int | None) -> np.ndarray:
             leave_out = None if without is None else cell_unit == without
