@@ -73,6 +73,17 @@ def _wait_until_idle(page, timeout_ms: int = 180_000) -> None:
     page.wait_for_timeout(500)
 
 
+def _wait_for_images(page, n: int, timeout_ms: int = 180_000) -> int:
+    """Wait until the page shows at least ``n`` images and is idle; returns the count (fails on timeout).
+
+    The page draws each panel as it is ready and reruns itself when background work ends, so an idle
+    moment can come before the last panel is drawn."""
+    page.wait_for_function(f"() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= {n}",
+                           timeout=timeout_ms)
+    _wait_until_idle(page, timeout_ms)
+    return page.locator('[data-testid="stImage"] img').count()
+
+
 def _wait_until_segmented(page, timeout_ms: int = 300_000) -> None:
     """The first view is drawn, then the background worker segments the rest of the video: wait until J&F and
     the timeline show (the page reruns itself then)."""
@@ -109,9 +120,7 @@ def chromium_page(url: str, open_url: bool = True):
 
 def test_dashboard_renders_in_chromium(server):
     with chromium_page(server) as page:
-        _wait_until_idle(page)
-        images = page.locator('[data-testid="stImage"] img')
-        assert images.count() >= 9  # two masks, A | B | A - B of one method, four thumbnails
+        assert _wait_for_images(page, 9) >= 9  # two masks, A | B | A - B of one method, four thumbnails
         widths = page.eval_on_selector_all('[data-testid="stImage"] img', "els => els.map(e => e.naturalWidth)")
         assert all(w > 0 for w in widths), widths  # every image decoded
         assert page.locator('[data-testid="stException"]').count() == 0
@@ -141,9 +150,8 @@ def test_an_xmem_opens_as_checkpoint_b(dashboard_env, tmp_path):
     settings = dataclasses.replace(dashboard_env, checkpoints=(dashboard_env.checkpoints[0], str(xmem)),
                                    cache=str(tmp_path / "cache"))
     with dashboard_server(settings, tmp_path / "streamlit.log") as url, chromium_page(url) as page:
-        _wait_until_idle(page)
+        assert _wait_for_images(page, 9) >= 9
         assert page.locator('[data-testid="stException"]').count() == 0
-        assert page.locator('[data-testid="stImage"] img').count() >= 9
         captions = page.eval_on_selector_all('[data-testid="stImageCaption"]', "els => els.map(e => e.textContent)")
         assert any("B: xmem-tiny" in c for c in captions), captions
         page.screenshot(path=str(SHOTS / "dashboard-xmem-b.png"), full_page=True)
