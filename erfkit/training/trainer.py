@@ -116,13 +116,15 @@ def _roots(data: DataArg) -> list[Path]:
     return roots
 
 
-def _start_from(model: STM, config: TrainConfig) -> None:
-    """Every weight of ``model`` from the checkpoint ``config.init``, which must be the same network."""
+def _start_from(model: STM, config: TrainConfig) -> dict[str, Any]:
+    """Every weight of ``model`` from the checkpoint ``config.init``, which must be the same network; returns
+    that checkpoint's own training record (empty for a checkpoint not trained here)."""
     start = load_checkpoint(config.init)
     if not isinstance(start, STM) or start.config != model.config:
         raise ConfigError(f"init: the checkpoint is not a {config.model} (model presets must match)", config.init,
                           option="init")
     model.load_state_dict(start.state_dict(), strict=True)
+    return dict(start.checkpoint.metadata.get("training") or {})
 
 
 def _input_size(config: TrainConfig, sources: list[ClipDataset]) -> InputSize:
@@ -217,8 +219,9 @@ def fit(config: TrainConfig, data: DataArg, out: str | os.PathLike, *, resume: b
         atomic_write_json(out / "config.json", config.to_dict())
 
     model = build_model(config.model, seed=config.seed, device="cpu")
+    earlier: dict[str, Any] | None = None  # the training record of the checkpoint this run starts from
     if config.init:
-        _start_from(model, config)
+        earlier = _start_from(model, config)
     else:
         if config.backbone_weights:
             load_backbone_weights(model, config.backbone_weights)
@@ -278,7 +281,7 @@ def fit(config: TrainConfig, data: DataArg, out: str | os.PathLike, *, resume: b
                 "training": {"mode": config.mode, "preset_model": config.model, "epochs_done": epoch,
                              "step": global_step, "seed": config.seed, "seconds": round(state["seconds"], 1),
                              "data": _data_version(roots[0]) if len(roots) == 1 else versions,
-                             "config": config.to_dict()},
+                             "config": config.to_dict(), **({"init": earlier} if config.init else {})},
                 "metrics": {"val_jf": last_val, "val_split": config.val_split, "val_videos": config.val_videos},
             })
 

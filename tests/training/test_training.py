@@ -258,6 +258,8 @@ def test_init_starts_every_weight_from_a_checkpoint(tmp_path, tiny_synth):
     moved = max((got[k].double() - start[k].double()).abs().max().item() for k in start)
     from_fresh = max((got[k].double() - fresh[k].double()).abs().max().item() for k in fresh)
     assert moved < 1e-6 < from_fresh  # one epoch at lr 1e-12: still the first stage's weights
+    record = load_checkpoint(second).checkpoint.metadata["training"]
+    assert record["init"]["epochs_done"] == 1 and "init" not in record["init"]  # the first stage's record, kept
     other = tmp_path / "other.safetensors"
     from erfkit.model.checkpoint import save_checkpoint
     save_checkpoint(build_model("stm-tiny", seed=0, keydim=8), other, {})
