@@ -59,7 +59,7 @@ checkpoints: checkpoints-lite0 checkpoints-sprites
 
 # The default pair: stm-lite0 (ImageNet EfficientNet-Lite0 encoders) on the 'tracks' benchmark, in two stages
 # (preset cpu-lite0, then cpu-lite0-clips from its checkpoint: 5-frame clips). Each stage runs the two trainings
-# side by side (one thread each): on two cores about 45 + 47 min (baseline) and 68 + 62 min (cyclic).
+# side by side (one thread each): on two cores about 45 + 47 min (baseline) and 68 + 64 min (cyclic).
 # An interrupted training continues with the same command plus --resume.
 checkpoints-lite0: $(VENV)/.run
 	$(PY) -m erfkit synth $(TRACKS) --preset tracks --force

@@ -98,10 +98,6 @@ def main() -> None:
     print((ROOT / "RESULTS.md").read_text())
 
 
-if __name__ == "__main__":
-    main()
-
-
 def lite0_section() -> list[str]:
     """The default pair's Tables 3-5 and cycle-ERF study on the real videos (each table's heading one level
     down), between benchmarks/commentary/lite0_intro.md and lite0_results.md."""
@@ -111,3 +107,8 @@ def lite0_section() -> list[str]:
         if md.is_file():
             parts += [re.sub(r"^## ", "### ", md.read_text().strip(), flags=re.M), ""]
     return parts + [(COMMENTARY / "lite0_results.md").read_text().strip(), ""]
+
+
+if __name__ == "__main__":
+    main()
+
