@@ -94,6 +94,21 @@ def _wait_until_segmented(page, timeout_ms: int = 300_000) -> None:
     _wait_until_idle(page, timeout_ms)
 
 
+def click_in_explorer(page, x: float, y: float) -> None:
+    """Open the Memory explorer tab and click its frame at (``x``, ``y``), fractions of the frame's width and
+    height; returns once both checkpoints' reads at that cell are drawn."""
+    page.get_by_role("tab", name="Memory explorer").click()
+    # the tab's click reruns the app: wait for the rerun to draw the explorer before finding its chart
+    page.get_by_text("Click the frame to choose a cell.").wait_for(timeout=240_000)
+    _wait_until_idle(page)
+    explorer = page.locator('[data-testid="stVegaLiteChart"]').filter(has=page.locator("canvas, svg")).nth(1)
+    explorer.scroll_into_view_if_needed()
+    box = explorer.bounding_box()
+    page.mouse.click(box["x"] + x * box["width"], box["y"] + y * box["height"])
+    page.wait_for_function("() => document.body.innerText.includes('of the read')", timeout=240_000)
+    _wait_until_idle(page)
+
+
 @contextlib.contextmanager
 def chromium_page(url: str, open_url: bool = True):
     """A page of headless Chromium, opened on ``url`` unless ``open_url`` is false (the caller opens it)."""

@@ -17,7 +17,7 @@ import pytest
 
 from erfkit.dashboard import DashboardSettings
 
-from .test_browser import SHOTS, _wait_until_idle, _wait_until_segmented, chromium_page
+from .test_browser import SHOTS, _wait_until_segmented, chromium_page, click_in_explorer
 from .test_browser import server  # noqa: F401 (the fixture, started on this module's data)
 
 pytestmark = pytest.mark.browser
@@ -44,15 +44,7 @@ def test_the_demo_opens_real_video_where_the_masks_follow_the_dog(server):  # no
         page.get_by_role("heading", name="cycle-ERF").first.scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / "demo-maps.png"))
         # the memory explorer on the dog (the README's screenshot of it)
-        page.get_by_role("tab", name="Memory explorer").click()
-        page.get_by_text("Click the frame to choose a cell.").wait_for(timeout=240_000)
-        _wait_until_idle(page)
-        explorer = page.locator('[data-testid="stVegaLiteChart"]').filter(has=page.locator("canvas, svg")).nth(1)
-        explorer.scroll_into_view_if_needed()
-        box = explorer.bounding_box()
-        page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + 0.4 * box["height"])  # on the dog
-        page.wait_for_function("() => document.body.innerText.includes('of the read')", timeout=240_000)
-        _wait_until_idle(page)
+        click_in_explorer(page, 0.3, 0.4)  # on the dog
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_text("- read at (y=").count() == 2  # A's read and B's
         page.get_by_role("tabpanel").first.screenshot(path=str(SHOTS / "demo-explorer.png"))

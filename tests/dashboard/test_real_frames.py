@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import REAL_FRAMES, REAL_SEQUENCE
-from .test_browser import SHOTS, _wait_until_idle, _wait_until_segmented, chromium_page
+from .test_browser import SHOTS, _wait_until_idle, _wait_until_segmented, chromium_page, click_in_explorer
 from .test_browser import server  # noqa: F401 (the fixture, started on this module's data)
 
 pytestmark = pytest.mark.browser
@@ -111,16 +111,7 @@ def test_dashboard_on_real_frames_in_chromium(server):  # noqa: F811
         page.screenshot(path=str(SHOTS / "maps.png"))  # the method shown large, its colour bars, thumbnails
 
         # the memory explorer: click the dog, see each memory frame's weights and the frame-mass chart
-        page.get_by_role("tab", name="Memory explorer").click()
-        # the tab's click reruns the app: wait for the rerun to draw the explorer before finding its chart
-        page.get_by_text("Click the frame to choose a cell.").wait_for(timeout=240_000)
-        _wait_until_idle(page)
-        explorer = page.locator('[data-testid="stVegaLiteChart"]').filter(has=page.locator("canvas, svg")).nth(1)
-        explorer.scroll_into_view_if_needed()
-        box = explorer.bounding_box()
-        page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + 0.55 * box["height"])
-        page.wait_for_function("() => document.body.innerText.includes('of the read')", timeout=240_000)
-        _wait_until_idle(page)
+        click_in_explorer(page, 0.3, 0.55)
         _no_error(page)
         assert sum(c.startswith("memory 00000") for c in _captions(page)) == 2  # A's read and B's
         assert page.get_by_text("- read at (y=").count() == 2
