@@ -109,6 +109,20 @@ def click_in_explorer(page, x: float, y: float) -> None:
     _wait_until_idle(page)
 
 
+def screenshot_whole(page, locator, path: Path) -> None:
+    """Screenshot ``locator`` whole, though it is taller than the window.
+
+    Streamlit scrolls its own container, not the document, so Chromium cannot capture an element past the
+    window's bottom (the panel came out cut below its last chart): the window grows to the element for the
+    shot, then shrinks back."""
+    size = page.viewport_size
+    height = locator.evaluate("e => e.getBoundingClientRect().height")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], int(height) + 300)})
+    page.wait_for_timeout(800)  # the charts lay themselves out again
+    locator.screenshot(path=str(path))
+    page.set_viewport_size(size)
+
+
 @contextlib.contextmanager
 def chromium_page(url: str, open_url: bool = True):
     """A page of headless Chromium, opened on ``url`` unless ``open_url`` is false (the caller opens it)."""

@@ -17,7 +17,7 @@ import pytest
 
 from erfkit.dashboard import DashboardSettings
 
-from .test_browser import SHOTS, _wait_until_segmented, chromium_page, click_in_explorer
+from .test_browser import SHOTS, _wait_until_segmented, chromium_page, click_in_explorer, screenshot_whole
 from .test_browser import server  # noqa: F401 (the fixture, started on this module's data)
 
 pytestmark = pytest.mark.browser
@@ -47,4 +47,4 @@ def test_the_demo_opens_real_video_where_the_masks_follow_the_dog(server):  # no
         click_in_explorer(page, 0.3, 0.4)  # on the dog
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_text("- read at (y=").count() == 2  # A's read and B's
-        page.get_by_role("tabpanel").first.screenshot(path=str(SHOTS / "demo-explorer.png"))
+        screenshot_whole(page, page.get_by_role("tabpanel").first, SHOTS / "demo-explorer.png")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 
 from .conftest import REAL_FRAMES, REAL_SEQUENCE
-from .test_browser import SHOTS, _wait_until_idle, _wait_until_segmented, chromium_page, click_in_explorer
+from .test_browser import SHOTS, _wait_until_idle, _wait_until_segmented, chromium_page, click_in_explorer, \
+    screenshot_whole
 from .test_browser import server  # noqa: F401 (the fixture, started on this module's data)
 
 pytestmark = pytest.mark.browser
@@ -115,4 +116,4 @@ def test_dashboard_on_real_frames_in_chromium(server):  # noqa: F811
         _no_error(page)
         assert sum(c.startswith("memory 00000") for c in _captions(page)) == 2  # A's read and B's
         assert page.get_by_text("- read at (y=").count() == 2
-        page.get_by_role("tabpanel").first.screenshot(path=str(SHOTS / "explorer.png"))
+        screenshot_whole(page, page.get_by_role("tabpanel").first, SHOTS / "explorer.png")
