@@ -9,7 +9,7 @@ from .common import RESULTS, ROOT
 ORDER = ["seeds", "fps", "eval_speed", "gc_speed", "cycle_erf_speed", "erf_throughput", "dtype_agreement",
          "train_step", "xmem_speed",
          "dashboard_latency", "long_video", "real_video", "real_video_tracks", "real_video_variants",
-         "real_video_two_stage",
+         "real_video_two_stage", "real_video_lite0_clips9", "real_video_lite0_seed1",
          "memory_probe"]
 
 
@@ -304,6 +304,16 @@ def real_video_variants(r: dict) -> list[str]:
 def real_video_two_stage(r: dict) -> list[str]:
     return real_video(r, "Real videos: the cyclic still-image-stage-first run at the end of its budget (issue: models that "
                          "track real video)")
+
+
+def real_video_lite0_clips9(r: dict) -> list[str]:
+    return real_video(r, "Real videos: the default baseline's second stage with 9-frame clips, epoch by epoch (issue: "
+                         "models that track real video)")
+
+
+def real_video_lite0_seed1(r: dict) -> list[str]:
+    return real_video(r, "Real videos: the default pair's second stage with seed 1 (issue: models that track real "
+                         "video)")
 
 
 def memory_probe(r: dict) -> list[str]:

@@ -1,8 +1,9 @@
 """Run every benchmark (each in its own process), then rewrite BENCHMARKS.md.
 
-Sections without a module of their own (``real_video_variants``, ``real_video_two_stage``: real_video run on
-trainings' snapshots, ``--name <section>``) keep the results file they have.  ``xmem_speed`` needs XMem's code
-outside the project: it runs when ``XMEM_REFERENCE`` names that folder, else its results file stays.
+Sections without a module of their own (``real_video_variants``, ``real_video_two_stage``,
+``real_video_lite0_clips9``, ``real_video_lite0_seed1``: real_video run on trainings' snapshots,
+``--name <section>``) keep the results file they have.  ``xmem_speed`` needs XMem's code outside the project: it
+runs when ``XMEM_REFERENCE`` names that folder, else its results file stays.
 """
 
 from __future__ import annotations
