@@ -111,4 +111,3 @@ def lite0_section() -> list[str]:
 
 if __name__ == "__main__":
     main()
-

@@ -193,6 +193,10 @@ class TrainConfig:
 #: stage (``init``: the first stage's checkpoint): clips of 5 frames, so that the model learns from
 #: its own masks in memory over 4 steps (3-frame clips give it one), every weight at ``lr`` (without
 #: ``init`` it starts from ImageNet as ``cpu-lite0`` does).
+_CPU_LITE0 = TrainConfig(model="stm-lite0", epochs=10, clips_per_video=4, batch_size=4, lr=1e-4, size=(192, 320),
+                         max_skip=3, max_skip_step=3, max_skip_every=1, max_skip_cap=9, static_clips=0.25,
+                         mirror_encoders=True, backbone_weights="imagenet", freeze_blocks=8, mask_lr=1e-2,
+                         checkpoint_every=25, val_every=3, val_videos=8)
 TRAIN_PRESETS: dict[str, TrainConfig] = {
     "paper": TrainConfig(model="stm-r50", sampling="letterbox"),
     "authors": TrainConfig(model="stm-r50", epochs=240, clips_per_video=1, batch_size=1, accumulate=4, lr=1e-5,
@@ -203,15 +207,9 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     "cpu-tiny": TrainConfig(model="stm-tiny", epochs=40, clips_per_video=6, batch_size=4, lr=3e-4,
                             size=(192, 320), max_skip=3, max_skip_step=3, max_skip_every=8, max_skip_cap=15,
                             checkpoint_every=100, val_every=10, val_videos=8),
-    "cpu-lite0": TrainConfig(model="stm-lite0", epochs=10, clips_per_video=4, batch_size=4, lr=1e-4,
-                             size=(192, 320), max_skip=3, max_skip_step=3, max_skip_every=1, max_skip_cap=9,
-                             static_clips=0.25, mirror_encoders=True, backbone_weights="imagenet",
-                             freeze_blocks=8, mask_lr=1e-2, checkpoint_every=25, val_every=3, val_videos=8),
-    "cpu-lite0-clips": TrainConfig(model="stm-lite0", epochs=8, clips_per_video=4, batch_size=4, lr=1e-4,
-                                   frames=5, size=(192, 320), max_skip=5, max_skip_step=0, max_skip_every=1,
-                                   max_skip_cap=9, static_clips=0.25, mirror_encoders=True,
-                                   backbone_weights="imagenet", freeze_blocks=8, checkpoint_every=25,
-                                   val_every=2, val_videos=8),
+    "cpu-lite0": _CPU_LITE0,
+    "cpu-lite0-clips": dataclasses.replace(_CPU_LITE0, epochs=8, frames=5, max_skip=5, max_skip_step=0,
+                                           mask_lr=None, val_every=2),
     "test": TrainConfig(model="stm-tiny", epochs=2, clips_per_video=2, batch_size=2, lr=1e-3, size=(64, 96),
                         max_skip=2, max_skip_step=1, max_skip_every=1, max_skip_cap=4, log_every=1),
 }
